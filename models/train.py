@@ -1,0 +1,306 @@
+#!/usr/bin/env python
+"""Train the seed models shipped with ``verify`` (``verify/assets/models/``).
+
+Usage::
+
+    python models/train.py [NAME ...] [--out verify/assets/models] [--examples DIR]
+
+Trains the named models (default: all), writes ``<out>/<name>.keras`` and merges an entry per
+model into ``<out>/index.json``. Everything is trained on the bundled 8,000-digit training split
+of real MNIST (``verify.data.load_mnist("bundled")``) and evaluated on the bundled 2,000-digit
+test split, with a fixed seed per model, so a retrain reproduces the shipped files.
+
+``--examples DIR`` additionally writes ``DIR/digit-0.png`` ... ``digit-9.png`` (and
+``digit-7.npy``): for each class the first test digit that every shipped model classifies
+correctly (twoclass only for the digits 1 and 3).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+from verify.data import load_mnist, write_png  # noqa: E402
+
+DEFAULT_OUT = ROOT / "verify" / "assets" / "models"
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-3
+
+
+# --------------------------------------------------------------------------------------------
+# Model definitions
+# --------------------------------------------------------------------------------------------
+
+def build_twoclass() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(20, activation="relu", name="dense_1"),
+            layers.Dense(1, activation="sigmoid", name="dense_2"),
+        ],
+        name="twoclass",
+    )
+
+
+def build_multiclass() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(10, activation="relu", name="dense_1"),
+            layers.Dense(10, activation="relu", name="dense_2"),
+            layers.Dense(10, activation="softmax", name="dense_3"),
+        ],
+        name="multiclass",
+    )
+
+
+def build_cnn() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            layers.Conv2D(10, (3, 3), activation="linear", padding="valid", name="conv_1"),
+            layers.AveragePooling2D(pool_size=(6, 6), name="avgpool_1"),
+            layers.ReLU(name="relu_1"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(10, activation="softmax", name="dense_1"),
+        ],
+        name="cnn",
+    )
+
+
+def build_multiclass_large() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(64, activation="relu", name="dense_1"),
+            layers.Dense(32, activation="relu", name="dense_2"),
+            layers.Dense(10, activation="softmax", name="dense_3"),
+        ],
+        name="multiclass_large",
+    )
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    build: Callable[[], keras.Model]
+    architecture: str
+    classes: tuple[int, ...]
+    epochs: int
+    seed: int
+
+    @property
+    def binary(self) -> bool:
+        return len(self.classes) == 2
+
+    @property
+    def task(self) -> str:
+        if self.binary:
+            return f"digits {self.classes[0]} vs {self.classes[1]}"
+        return f"digits {self.classes[0]}-{self.classes[-1]}"
+
+
+DIGITS = tuple(range(10))
+SPECS: dict[str, Spec] = {
+    s.name: s
+    for s in (
+        Spec("twoclass", build_twoclass, "784-20-1 ReLU, sigmoid output", (1, 3), 20, 1013),
+        Spec("multiclass", build_multiclass, "784-10-10-10 ReLU, softmax output", DIGITS, 30, 2024),
+        Spec("cnn", build_cnn,
+             "Conv2D 10@3x3 (linear, valid) - AvgPool 6x6 - ReLU - 160-10, softmax output",
+             DIGITS, 30, 3035),
+        Spec("multiclass-large", build_multiclass_large, "784-64-32-10 ReLU, softmax output",
+             DIGITS, 20, 4046),
+    )
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+def select(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 28, 28, 1) float32 and labels 0..len(classes)-1 for the given digits."""
+    mask = np.isin(y, classes)
+    lookup = {digit: i for i, digit in enumerate(classes)}
+    labels = np.array([lookup[int(d)] for d in y[mask]], dtype=np.int64)
+    return x[mask][..., None].astype(np.float32), labels
+
+
+def predict_classes(model: keras.Model, x: np.ndarray, binary: bool) -> np.ndarray:
+    """Class indices (into the model's ``classes``) predicted for images (N, 28, 28[, 1])."""
+    x = np.asarray(x, dtype=np.float32).reshape(-1, 28, 28, 1)
+    out = np.asarray(model.predict(x, batch_size=512, verbose=0))
+    if binary:
+        return (out[:, 0] > 0.5).astype(np.int64)
+    return out.argmax(axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+def train(spec: Spec, split) -> tuple[keras.Model, dict, float]:
+    keras.utils.set_random_seed(spec.seed)
+    x_train, y_train = select(split.x_train, split.y_train, spec.classes)
+    x_test, y_test = select(split.x_test, split.y_test, spec.classes)
+    model = spec.build()
+    if spec.binary:
+        loss, targets = "binary_crossentropy", y_train.astype(np.float32)[:, None]
+    else:
+        loss, targets = "sparse_categorical_crossentropy", y_train
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=loss, metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(x_train, targets, epochs=spec.epochs, batch_size=BATCH_SIZE, shuffle=True, verbose=0)
+    seconds = time.perf_counter() - start
+    accuracy = float(np.mean(predict_classes(model, x_test, spec.binary) == y_test))
+    entry = {
+        "file": f"{spec.name}.keras",
+        "architecture": spec.architecture,
+        "task": spec.task,
+        "classes": list(spec.classes),
+        "test_accuracy": round(accuracy, 4),
+        "train_size": int(len(x_train)),
+        "test_size": int(len(x_test)),
+        "epochs": spec.epochs,
+        "seed": spec.seed,
+        "params": int(model.count_params()),
+    }
+    return model, entry, seconds
+
+
+def check_reload(model: keras.Model, path: Path, x: np.ndarray) -> None:
+    """The saved file must reload and give the same outputs as the trained model."""
+    reloaded = keras.models.load_model(path)
+    x = x[..., None].astype(np.float32)
+    a = np.asarray(model.predict(x, batch_size=512, verbose=0))
+    b = np.asarray(reloaded.predict(x, batch_size=512, verbose=0))
+    if not np.allclose(a, b, rtol=0, atol=1e-6):
+        raise SystemExit(f"{path}: reloaded model disagrees (max diff {np.abs(a - b).max():.3g})")
+
+
+def read_index(path: Path) -> dict:
+    if path.is_file():
+        with open(path) as f:
+            return json.load(f)
+    return {}
+
+
+def write_index(path: Path, index: dict) -> None:
+    order = [n for n in SPECS if n in index] + sorted(n for n in index if n not in SPECS)
+    with open(path, "w") as f:
+        json.dump({n: index[n] for n in order}, f, indent=2)
+        f.write("\n")
+
+
+def print_table(index: dict, seconds: dict[str, float]) -> None:
+    rows = [("model", "task", "params", "epochs", "seed", "train", "test", "test acc", "time")]
+    for name, e in index.items():
+        t = f"{seconds[name]:.1f} s" if name in seconds else "-"
+        rows.append((name, e["task"], str(e["params"]), str(e["epochs"]), str(e["seed"]),
+                     str(e["train_size"]), str(e["test_size"]),
+                     f"{100 * e['test_accuracy']:.2f} %", t))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, row in enumerate(rows):
+        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# --------------------------------------------------------------------------------------------
+# Example digits
+# --------------------------------------------------------------------------------------------
+
+def write_examples(out_dir: Path, model_dir: Path, split) -> list[tuple[int, int]]:
+    """Write digit-<d>.png for d in 0..9 (and digit-7.npy) from the bundled test split."""
+    index = read_index(model_dir / "index.json")
+    missing = [n for n in SPECS if n not in index]
+    if missing:
+        raise SystemExit(f"--examples needs all models; missing: {', '.join(missing)}")
+    correct = {}
+    for name, spec in SPECS.items():
+        model = keras.models.load_model(model_dir / index[name]["file"])
+        pred = np.array(spec.classes)[predict_classes(model, split.x_test, spec.binary)]
+        ok = pred == split.y_test
+        if spec.binary:  # only judged on its own digits
+            ok = ok | ~np.isin(split.y_test, spec.classes)
+        correct[name] = ok
+    all_ok = np.logical_and.reduce(list(correct.values()))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chosen = []
+    for digit in range(10):
+        idx = int(np.flatnonzero(all_ok & (split.y_test == digit))[0])
+        chosen.append((digit, idx))
+        write_png(split.x_test[idx], out_dir / f"digit-{digit}.png")
+        if digit == 7:
+            np.save(out_dir / "digit-7.npy", split.x_test[idx].astype(np.float32))
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"models to train (default: all of {', '.join(SPECS)})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="output folder (default: verify/assets/models)")
+    parser.add_argument("--examples", type=Path, metavar="DIR",
+                        help="also write the example digits digit-0.png ... digit-9.png to DIR")
+    args = parser.parse_args(argv)
+    names = args.names or list(SPECS)
+    unknown = [n for n in names if n not in SPECS]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(SPECS)}")
+
+    split = load_mnist("bundled")
+    args.out.mkdir(parents=True, exist_ok=True)
+    index_path = args.out / "index.json"
+    index = read_index(index_path)
+    seconds: dict[str, float] = {}
+    for name in names:
+        spec = SPECS[name]
+        print(f"training {name} ({spec.architecture}, {spec.epochs} epochs, seed {spec.seed}) ...",
+              flush=True)
+        model, entry, seconds[name] = train(spec, split)
+        path = args.out / entry["file"]
+        model.save(path)
+        check_reload(model, path, split.x_test[:500])
+        index[name] = entry
+        write_index(index_path, index)  # after each model, so an interrupted run keeps its work
+        print(f"  test accuracy {100 * entry['test_accuracy']:.2f} % in {seconds[name]:.1f} s "
+              f"-> {path}", flush=True)
+    print()
+    print_table(read_index(index_path), seconds)
+
+    if args.examples:
+        chosen = write_examples(args.examples, args.out, split)
+        print()
+        print(f"example digits in {args.examples}: " +
+              ", ".join(f"{d} <- test #{i}" for d, i in chosen))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The exceptions a user of ``verify`` can see.
+
+Every error the toolkit raises on a user-reachable path is a :class:`VerifyError`; the CLI
+turns any of them into a one-line message and a non-zero exit code.
+"""
+from __future__ import annotations
+
+
+class VerifyError(Exception):
+    """Base class of every error ``verify`` raises on purpose."""
+
+
+class InvalidInputError(VerifyError, ValueError):
+    """An argument, file or image that cannot be used as given (the message says why)."""
+
+
+class ModelLoadError(InvalidInputError):
+    """A model file that is missing, corrupt, or not a Keras model."""
+
+
+class UnsupportedLayerError(VerifyError):
+    """The model contains layers the network IR cannot represent.
+
+    ``layers`` lists every offending layer as ``(name, description)``, all of them at once.
+    """
+
+    def __init__(self, layers: list[tuple[str, str]]):
+        self.layers = list(layers)
+        listed = "; ".join(f"{name} ({why})" for name, why in self.layers)
+        super().__init__(
+            f"{len(self.layers)} unsupported layer(s): {listed}. Supported: Dense, Conv2D, "
+            "AveragePooling2D, MaxPooling2D, Flatten, Reshape, Dropout, BatchNormalization, "
+            "ReLU/linear activations, and a final sigmoid/softmax."
+        )
+
+
+class BackendUnavailableError(VerifyError):
+    """A solver backend that is not installed, unknown, or cannot solve this kind of problem."""
+
+
+class ProblemTooLargeError(VerifyError):
+    """The solver refused the problem because of a size limit (e.g. CPLEX Community Edition)."""
+
+
+class SolveError(VerifyError):
+    """The solver failed for a reason other than the problem's own status."""

@@ -1,0 +1,213 @@
+"""The network IR: a trained network as an ordered list of typed numpy layers.
+
+Every layer maps a flat vector to a flat vector (a batch of them: arrays of shape
+``(batch, n)``). Flat order is row-major over the Keras shape (height, width, channels), the
+order ``Flatten`` uses, so Flatten, Reshape and Dropout need no layer of their own.
+
+* :class:`Affine` — ``y = W x + b``. Dense layers keep a dense ``W``; Conv2D and
+  AveragePooling2D become sparse CSR matrices; BatchNormalization is folded into a
+  neighbouring affine layer.
+* :class:`ReLU` — ``y = max(x, 0)`` elementwise.
+* :class:`MaxPool` — ``y_i = max(x[index[i, :]])`` (entries ``-1`` in ``index`` are padding).
+
+The network ends at the **logits**: a final sigmoid or softmax is recorded in
+:attr:`Network.output_activation` but not applied, since both are monotone and leave the
+predicted label unchanged. A one-logit (sigmoid) network predicts class 1 when its logit is
+positive, class 0 otherwise.
+
+The IR evaluates itself in float64 (:meth:`Network.forward`) and agrees with Keras'
+float32 ``predict`` to float tolerance. Keras is imported only by :mod:`verify.keras_io`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import InvalidInputError
+
+Matrix = Union[np.ndarray, sp.csr_matrix]
+
+
+@dataclass
+class Affine:
+    """``y = W x + b``; ``kind`` records where it came from (dense, conv2d, avgpool, ...)."""
+
+    weight: Matrix          # (n_out, n_in)
+    bias: np.ndarray        # (n_out,)
+    out_shape: tuple
+    name: str = ""
+    kind: str = "dense"
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        # (W @ x.T).T works for dense and sparse W alike
+        return np.asarray((self.weight @ x.T).T) + self.bias
+
+    def dense_weight(self) -> np.ndarray:
+        return self.weight.toarray() if sp.issparse(self.weight) else self.weight
+
+
+@dataclass
+class ReLU:
+    out_shape: tuple
+    name: str = ""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0.0)
+
+
+@dataclass
+class MaxPool:
+    """``y_i = max_j x[index[i, j]]``; ``index`` is (n_out, pool) with ``-1`` for padding."""
+
+    index: np.ndarray
+    n_in: int
+    out_shape: tuple
+    name: str = ""
+
+    @property
+    def n_out(self) -> int:
+        return self.index.shape[0]
+
+    def groups(self) -> list[np.ndarray]:
+        """The input indices of each output (padding removed)."""
+        return [row[row >= 0] for row in self.index]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        padded = np.concatenate([x, np.full((x.shape[0], 1), -np.inf)], axis=1)
+        return padded[:, self.index].max(axis=2)   # index -1 picks the -inf column
+
+
+Layer = Union[Affine, ReLU, MaxPool]
+
+
+def layer_size(layer: Layer) -> int:
+    return int(np.prod(layer.out_shape))
+
+
+@dataclass
+class Network:
+    """A feed-forward network from an input of ``input_shape`` to its logits."""
+
+    input_shape: tuple
+    layers: list[Layer]
+    output_activation: str = "linear"     # "linear", "sigmoid" or "softmax" (not applied)
+    name: str = "network"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_inputs(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    @property
+    def num_outputs(self) -> int:
+        return layer_size(self.layers[-1]) if self.layers else self.num_inputs
+
+    @property
+    def num_classes(self) -> int:
+        """Number of labels: 2 for a single-logit (sigmoid) network."""
+        return 2 if self.num_outputs == 1 else self.num_outputs
+
+    @property
+    def num_relus(self) -> int:
+        return sum(layer_size(l) for l in self.layers if isinstance(l, ReLU))
+
+    def flatten_input(self, x: np.ndarray) -> np.ndarray:
+        """Turn one input or a batch, in the model's shape or flat, into (batch, n) float64."""
+        x = np.asarray(x, dtype=np.float64)
+        n = self.num_inputs
+        if x.size == n:
+            return x.reshape(1, n)
+        if x.ndim >= 1 and x.size % n == 0 and (x.shape[1:] == tuple(self.input_shape)
+                                                 or (x.ndim == 2 and x.shape[1] == n)
+                                                 or int(np.prod(x.shape[1:])) == n):
+            return x.reshape(x.shape[0], n)
+        raise InvalidInputError(
+            f"input of shape {x.shape} does not fit network input {self.input_shape} ({n} values)")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Logits for a batch (or one input): shape (batch, num_outputs), float64."""
+        return self.forward_all(x)[-1]
+
+    def forward_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """The input followed by every layer's output, each of shape (batch, size)."""
+        values = [self.flatten_input(x)]
+        for layer in self.layers:
+            values.append(layer.forward(values[-1]))
+        return values
+
+    def labels_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        logits = np.atleast_2d(logits)
+        if logits.shape[1] == 1:
+            return (logits[:, 0] > 0).astype(np.int64)
+        return np.argmax(logits, axis=1)
+
+    def predict_label(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class index for each input of a batch."""
+        return self.labels_from_logits(self.forward(x))
+
+    def label(self, x: np.ndarray) -> int:
+        """Predicted class index of one input."""
+        return int(self.predict_label(self.flatten_input(x)[:1])[0])
+
+    def describe(self) -> list[dict]:
+        """One row per layer: name, type, output shape, neurons, parameters."""
+        rows = [{"name": "input", "type": "Input", "shape": list(self.input_shape),
+                 "neurons": self.num_inputs, "params": 0}]
+        for layer in self.layers:
+            kind = type(layer).__name__ if not isinstance(layer, Affine) else f"Affine({layer.kind})"
+            params = 0
+            if isinstance(layer, Affine):
+                nnz = layer.weight.nnz if sp.issparse(layer.weight) else layer.weight.size
+                params = int(nnz + layer.bias.size)
+            rows.append({"name": layer.name, "type": kind, "shape": list(layer.out_shape),
+                         "neurons": layer_size(layer), "params": params})
+        return rows
+
+    def merged_affine(self) -> "Network":
+        """An equivalent network in which consecutive affine layers are multiplied together.
+
+        Encoders use it so a Conv2D followed by AveragePooling2D becomes one affine map (and
+        the MIP gets no variables for the discarded intermediate values). A product is kept
+        only when it has no more nonzeros than its two factors together would need as rows
+        of the smaller output; otherwise the layers stay apart.
+        """
+        merged: list[Layer] = []
+        for layer in self.layers:
+            prev = merged[-1] if merged else None
+            if isinstance(layer, Affine) and isinstance(prev, Affine):
+                product = _compose(prev, layer)
+                if product is not None:
+                    merged[-1] = product
+                    continue
+            merged.append(layer)
+        return Network(self.input_shape, merged, self.output_activation, self.name, dict(self.meta))
+
+
+def _compose(first: Affine, second: Affine) -> Affine | None:
+    """``second ∘ first`` as one Affine, or None when the product would be much denser."""
+    w = second.weight @ first.weight
+    b = np.asarray(second.weight @ first.bias).ravel() + second.bias
+    if sp.issparse(w):
+        w = w.tocsr()
+        w.eliminate_zeros()
+        nnz = w.nnz
+        if nnz > 0.25 * w.shape[0] * w.shape[1]:
+            w = w.toarray()
+    else:
+        nnz = w.size
+    def size(m: Matrix) -> int:
+        return m.nnz if sp.issparse(m) else m.size
+    if nnz > size(first.weight) + size(second.weight):
+        return None
+    return Affine(w, b, second.out_shape, f"{first.name}+{second.name}", f"{first.kind}+{second.kind}")
