@@ -1,0 +1,216 @@
+"""CPLEX backend (``cplex`` Python API): LP, MILP, QP and MIQP.
+
+The model is built with batch calls: one ``variables.add`` with lists, one
+``linear_constraints.add`` with the rows in list-of-lists form (senses ``E``/``G``/``L``/``R``,
+ranged rows via ``range_values``) and one ``objective.set_quadratic_coefficients`` with the
+upper-triangle triplets of ``P`` (CPLEX minimises ``cᵀx + ½ xᵀQx`` and mirrors off-diagonal
+entries itself).
+
+The CPLEX Community Edition on PyPI refuses problems with more than 1000 variables or 1000
+constraints (error 1016, raised when ``solve`` is called): that becomes a
+:class:`~verify.errors.ProblemTooLargeError` naming the sizes and the alternatives.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ..errors import ProblemTooLargeError, SolveError
+from ..problem import Problem
+from ..problem_io import upper_triangle
+from .base import Backend, SolveOptions, SolveResult, Status
+
+#: CPXERR_RESTRICTED_VERSION: "Community Edition. Problem size limits exceeded."
+_CE_LIMIT_CODE = 1016
+
+
+def _error_code(err: Exception) -> int | None:
+    """The CPLEX error number carried by a ``CplexError`` (``args[2]``), else ``None``."""
+    args = getattr(err, "args", ())
+    if len(args) >= 3 and isinstance(args[2], int):
+        return args[2]
+    text = str(args[0]) if args else str(err)
+    if "CPLEX Error  1016" in text or "CPLEX Error 1016" in text:
+        return _CE_LIMIT_CODE
+    return None
+
+
+def _too_large(problem: Problem) -> ProblemTooLargeError:
+    return ProblemTooLargeError(
+        "the CPLEX Community Edition on PyPI is limited to 1000 variables and 1000 "
+        f"constraints; this problem has {problem.num_cols} columns and {problem.num_rows} "
+        "rows — use --backend highs or --backend scip, or install a licensed CPLEX")
+
+
+class CplexBackend(Backend):
+    """IBM CPLEX via its Python API: LP, MILP, convex QP and MIQP.
+
+    Options: ``time_limit`` (``timelimit``), ``threads`` (``threads``), ``rel_gap``
+    (``mip.tolerances.mipgap``), ``verbose`` (all four output streams are silenced unless
+    set), ``cutoff`` (``mip.tolerances.uppercutoff``; MIPs only — a MIP with nothing below
+    the cutoff is reported as ``cutoff`` with ``bound = cutoff``). ``bound`` is
+    ``solution.MIP.get_best_objective()`` for MIPs and the objective for an optimal LP/QP.
+
+    Limits: the pip-installable Community Edition solves at most 1000 variables and 1000
+    constraints; larger problems raise :class:`~verify.errors.ProblemTooLargeError`.
+    """
+
+    name = "cplex"
+    modules = ("cplex",)
+    capabilities = frozenset({"lp", "milp", "qp", "miqp"})
+    install_hint = "pip install cplex (Community Edition: at most 1000 variables/constraints)"
+
+    def build(self, problem: Problem, options: SolveOptions | None = None):
+        """A configured ``cplex.Cplex`` holding ``problem``."""
+        import cplex
+        import scipy.sparse as sp
+
+        options = options or SolveOptions()
+        cpx = cplex.Cplex()
+        if not options.verbose:
+            for set_stream in (cpx.set_results_stream, cpx.set_log_stream,
+                               cpx.set_warning_stream, cpx.set_error_stream):
+                set_stream(None)
+        params = cpx.parameters
+        if options.time_limit is not None:
+            params.timelimit.set(float(max(options.time_limit, 0.0)))
+        if options.threads is not None:
+            params.threads.set(int(options.threads))
+        if options.rel_gap is not None:
+            params.mip.tolerances.mipgap.set(float(options.rel_gap))
+        if options.cutoff is not None and problem.num_integer:
+            params.mip.tolerances.uppercutoff.set(float(options.cutoff))
+
+        inf = cplex.infinity
+        cpx.objective.set_sense(cpx.objective.sense.minimize)
+        var_args = dict(obj=np.asarray(problem.c, dtype=np.float64).tolist(),
+                        lb=np.clip(problem.lb, -inf, inf).tolist(),
+                        ub=np.clip(problem.ub, -inf, inf).tolist())
+        if problem.num_integer:  # passing types at all makes the problem a MIP
+            var_args["types"] = "".join(np.where(problem.integrality, "I", "C").tolist())
+        cpx.variables.add(**var_args)
+        if problem.offset:
+            cpx.objective.set_offset(float(problem.offset))
+
+        if problem.num_rows:
+            A = sp.csr_matrix(problem.A, dtype=np.float64)
+            if not A.has_canonical_format:  # CPLEX rejects repeated indices in a row
+                A = A.copy()
+                A.sum_duplicates()
+            ptr, ind, val = A.indptr.tolist(), A.indices.tolist(), A.data.tolist()
+            lin_expr = [[ind[s:e], val[s:e]] for s, e in zip(ptr[:-1], ptr[1:])]
+            lo, hi = np.asarray(problem.row_lb, float), np.asarray(problem.row_ub, float)
+            lo_f, hi_f = np.isfinite(lo), np.isfinite(hi)
+            senses = np.full(len(lo), "L")
+            rhs = np.where(hi_f, hi, inf)          # "L" rows, and free rows as  ≤ +inf
+            rng = np.zeros(len(lo))
+            g = lo_f & ~hi_f
+            senses[g], rhs[g] = "G", lo[g]
+            both = lo_f & hi_f
+            senses[both & (lo == hi)] = "E"
+            r = both & (lo < hi)
+            senses[r], rng[r] = "R", (hi - lo)[r]   # rhs ≤ a·x ≤ rhs + range
+            rhs[both] = lo[both]
+            cpx.linear_constraints.add(lin_expr=lin_expr, senses="".join(senses.tolist()),
+                                       rhs=rhs.tolist(), range_values=rng.tolist())
+
+        if problem.is_quadratic:
+            qi, qj, qv = upper_triangle(problem.P)
+            cpx.objective.set_quadratic_coefficients(
+                list(zip(qi.tolist(), qj.tolist(), qv.tolist())))
+        return cpx
+
+    def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
+        import cplex
+
+        if np.any(problem.row_lb > problem.row_ub):
+            return SolveResult(status=Status.INFEASIBLE, backend=self.name,
+                               message="a row has lower bound > upper bound")
+        t0 = time.perf_counter()
+        try:
+            cpx = self.build(problem, options)
+            build_s = time.perf_counter() - t0
+            cpx.solve()
+        except cplex.exceptions.CplexError as err:
+            if _error_code(err) == _CE_LIMIT_CODE:
+                raise _too_large(problem) from None
+            raise SolveError(f"CPLEX failed: {err}") from err
+        elapsed = time.perf_counter() - t0
+        try:
+            return self._result(cpx, problem, options, elapsed, build_s)
+        finally:
+            cpx.end()
+
+    def _result(self, cpx, problem: Problem, options: SolveOptions, elapsed: float,
+                build_s: float) -> SolveResult:
+        sol = cpx.solution
+        S = sol.status
+        code = sol.get_status()
+        is_mip = problem.num_integer > 0
+        x = objective = bound = None
+        if sol.get_solution_type() != sol.type.none and code not in (
+                S.infeasible, S.MIP_infeasible, S.unbounded, S.MIP_unbounded):
+            try:
+                if not sol.is_primal_feasible():
+                    raise ValueError("no primal feasible point")
+                x = np.array(sol.get_values(), dtype=np.float64)
+                objective = float(sol.get_objective_value())
+            except Exception:  # no feasible primal values (e.g. an LP stopped early)
+                x = objective = None
+        if is_mip:
+            try:
+                best = float(sol.MIP.get_best_objective())
+                bound = best if abs(best) < 1e20 else None
+            except Exception:
+                bound = None
+        extra = {"cplex_status": code, "build_s": build_s}
+        if is_mip:
+            extra["nodes"] = int(sol.progress.get_num_nodes_processed())
+        message = sol.get_status_string() or ""
+
+        if code in (S.optimal, S.optimal_tolerance, S.MIP_optimal, S.optimal_infeasible,
+                    S.MIP_optimal_infeasible, S.optimal_face_unbounded):
+            status = Status.OPTIMAL
+            if not is_mip:
+                bound = objective
+        elif code in (S.infeasible, S.MIP_infeasible):
+            x = objective = None
+            if is_mip and options.cutoff is not None:
+                status, bound = Status.CUTOFF, float(options.cutoff)
+                message = "no solution below the cutoff (or the problem is infeasible)"
+            else:
+                status, bound = Status.INFEASIBLE, None
+        elif code in (S.unbounded, S.MIP_unbounded):
+            status, bound = Status.UNBOUNDED, -np.inf
+        elif code in (S.infeasible_or_unbounded, S.MIP_infeasible_or_unbounded):
+            feas = dataclasses.replace(problem, c=np.zeros_like(problem.c), P=None, offset=0.0)
+            sub = self._solve(feas, dataclasses.replace(options, cutoff=None))
+            if sub.status == Status.OPTIMAL:
+                status, bound = Status.UNBOUNDED, -np.inf
+            else:
+                status, bound, x, objective = Status.INFEASIBLE, None, None, None
+            message = f"{status} (CPLEX: infeasible or unbounded; a feasibility solve settled it)"
+        elif code in (S.abort_obj_limit, S.abort_primal_obj_limit, S.abort_dual_obj_limit):
+            status = Status.CUTOFF
+            bound = float(options.cutoff) if options.cutoff is not None else bound
+        elif code in (S.abort_time_limit, S.abort_dettime_limit, S.MIP_time_limit_feasible,
+                      S.MIP_time_limit_infeasible, S.MIP_dettime_limit_feasible,
+                      S.MIP_dettime_limit_infeasible):
+            status = Status.TIME_LIMIT
+        elif code in (S.abort_iteration_limit, S.abort_user, S.solution_limit,
+                      S.node_limit_feasible, S.node_limit_infeasible, S.MIP_abort_feasible,
+                      S.MIP_abort_infeasible, S.populate_solution_limit):
+            status = Status.INTERRUPTED
+        else:  # memory limits, numerical failures, first_order, unknown
+            status = Status.ERROR
+            message = f"CPLEX stopped with status {code} ({message})"
+        if (problem.num_integer and options.cutoff is not None and status == Status.OPTIMAL
+                and (objective is None or objective >= options.cutoff)):
+            status, x, objective, bound = Status.CUTOFF, None, None, float(options.cutoff)
+            message = "no solution below the cutoff"
+        if not is_mip and status in (Status.TIME_LIMIT, Status.INTERRUPTED, Status.ERROR):
+            bound = None
+        return SolveResult(status=status, backend=self.name, x=x, objective=objective,
+                           bound=bound, time_s=elapsed, message=message, extra=extra)

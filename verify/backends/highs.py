@@ -1,0 +1,218 @@
+"""HiGHS backend (``highspy``): LP, MILP and convex QP. The default backend.
+
+The whole model goes to HiGHS in one ``passModel`` call with the constraint matrix as
+row-wise CSR arrays and the Hessian as the lower triangle, column-wise, of the symmetric
+``P`` (HiGHS minimises ``½ xᵀQx + cᵀx`` and stores only one triangle of ``Q``: each
+off-diagonal entry appears once). Building a 10 000-column model takes milliseconds.
+
+:func:`highs_from_problem` returns the built, configured ``highspy.Highs`` object so that
+other code (LP-based bound tightening, ...) can re-solve it with changed costs or bounds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ..errors import SolveError
+from ..problem import Problem
+from ..problem_io import upper_triangle
+from .base import Backend, SolveOptions, SolveResult, Status
+
+#: Thread count the HiGHS global scheduler was last (re)started with by this module.
+_scheduler_threads: int | None = None
+
+
+def prepare_highs_scheduler(threads: int | None) -> None:
+    """Make HiGHS's process-wide task scheduler accept a solve with ``threads`` threads.
+
+    HiGHS sizes one global scheduler at the first solve; a later solve asking for a different
+    thread count fails with ``kError`` unless the scheduler is reset first (which must not
+    happen while another HiGHS solve runs in this process). ``None`` keeps what exists.
+    """
+    global _scheduler_threads
+    if threads is None or _scheduler_threads == int(threads):
+        return
+    import highspy
+
+    highspy.Highs.resetGlobalScheduler(True)
+    _scheduler_threads = int(threads)
+
+
+def _check(status, what: str) -> None:
+    import highspy
+
+    if status == highspy.HighsStatus.kError:
+        raise SolveError(f"HiGHS rejected the model ({what} failed)")
+
+
+def highs_from_problem(problem: Problem, options: SolveOptions | None = None):
+    """A ``highspy.Highs`` holding ``problem`` and configured from ``options``.
+
+    The model is passed in one call (arrays, no per-coefficient calls). Re-solve it with
+    ``changeColsCost``/``changeColsBounds``/``changeRowsBounds`` and ``run()``.
+    """
+    import highspy
+    import scipy.sparse as sp
+
+    options = options or SolveOptions()
+    h = highspy.Highs()
+    configure_highs(h, options, mip=problem.num_integer > 0)
+
+    n, m = problem.num_cols, problem.num_rows
+    A = sp.csr_matrix(problem.A, dtype=np.float64)
+    if not A.has_canonical_format:
+        A = A.copy()
+        A.sum_duplicates()
+    if A.nnz >= 2**31 - 1:
+        raise SolveError("HiGHS takes at most 2^31 - 1 nonzeros")
+    integrality = np.asarray(problem.integrality, dtype=bool).astype(np.int32)
+
+    q_start = np.zeros(n + 1, dtype=np.int32)
+    q_index = np.zeros(0, dtype=np.int32)
+    q_value = np.zeros(0, dtype=np.float64)
+    if problem.is_quadratic:
+        # lower triangle, column-wise == upper triangle, row-wise (P symmetric)
+        i, j, v = upper_triangle(problem.P)
+        L = sp.csc_matrix((v, (j, i)), shape=(n, n))
+        L.sort_indices()
+        q_start = L.indptr.astype(np.int32)
+        q_index = L.indices.astype(np.int32)
+        q_value = L.data.astype(np.float64)
+
+    status = h.passModel(
+        int(n), int(m), int(A.nnz), int(q_value.size),
+        int(highspy.MatrixFormat.kRowwise), int(highspy.HessianFormat.kTriangular),
+        int(highspy.ObjSense.kMinimize), float(problem.offset),
+        np.ascontiguousarray(problem.c, dtype=np.float64),
+        np.ascontiguousarray(problem.lb, dtype=np.float64),
+        np.ascontiguousarray(problem.ub, dtype=np.float64),
+        np.ascontiguousarray(problem.row_lb, dtype=np.float64),
+        np.ascontiguousarray(problem.row_ub, dtype=np.float64),
+        A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data,
+        q_start, q_index, q_value, integrality,
+    )
+    _check(status, "passModel")
+    return h
+
+
+def configure_highs(h, options: SolveOptions, mip: bool = True) -> None:
+    """Apply :class:`SolveOptions` to a ``highspy.Highs`` (silent unless ``verbose``).
+
+    ``cutoff`` becomes ``objective_bound`` only when ``mip`` (for LPs HiGHS would use it to
+    stop dual simplex early, which re-solves for bound tightening must not do).
+    """
+    h.setOptionValue("output_flag", bool(options.verbose))
+    if options.time_limit is not None:
+        h.setOptionValue("time_limit", float(max(options.time_limit, 0.0)))
+    if options.rel_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(options.rel_gap))
+    if options.cutoff is not None and mip:
+        #: HiGHS prunes every node whose bound is not below objective_bound
+        h.setOptionValue("objective_bound", float(options.cutoff))
+    if options.threads is not None:
+        prepare_highs_scheduler(options.threads)
+        h.setOptionValue("threads", int(options.threads))
+
+
+class HighsBackend(Backend):
+    """HiGHS via ``highspy``: LP, MILP and convex QP (no MIQP — use ``scip`` or ``cplex``).
+
+    Options: ``time_limit``, ``threads`` (restarts HiGHS's process-wide scheduler when it
+    changes), ``rel_gap`` (``mip_rel_gap``), ``verbose`` (``output_flag``; silent by default),
+    ``cutoff`` (``objective_bound``; applies to MIPs only — a MIP with nothing below the
+    cutoff is reported as ``cutoff`` with ``bound = cutoff``; HiGHS does not tell that apart
+    from an infeasible MIP, and may even call it "optimal" with an incumbent above the
+    cutoff, which is reported as ``cutoff`` too). ``bound`` is ``mip_dual_bound`` for MIPs
+    and the objective for an optimal LP/QP. The Hessian must be positive semi-definite.
+    """
+
+    name = "highs"
+    modules = ("highspy",)
+    capabilities = frozenset({"lp", "milp", "qp"})
+    install_hint = "pip install highspy"
+
+    def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
+        import highspy
+
+        t0 = time.perf_counter()
+        h = highs_from_problem(problem, options)
+        build_s = time.perf_counter() - t0
+        run_status = h.run()
+        elapsed = time.perf_counter() - t0
+
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        is_mip = problem.num_integer > 0
+        has_x = info.primal_solution_status == highspy.kSolutionStatusFeasible
+        x = np.array(h.getSolution().col_value, dtype=np.float64) if has_x else None
+        objective = float(info.objective_function_value) if has_x else None
+        bound = None
+        if is_mip and np.isfinite(info.mip_dual_bound):
+            bound = float(info.mip_dual_bound)
+        extra = {"model_status": h.modelStatusToString(ms), "build_s": build_s,
+                 "simplex_iterations": int(info.simplex_iteration_count)}
+        if is_mip:
+            extra["nodes"] = int(info.mip_node_count)
+        S = highspy.HighsModelStatus
+        message = extra["model_status"]
+
+        if ms == S.kOptimal:
+            status = Status.OPTIMAL
+            if not is_mip:
+                bound = objective
+        elif ms == S.kModelEmpty:
+            # no columns: feasible iff 0 lies in every row's range
+            zero_ok = bool(np.all(problem.row_lb <= 0.0) and np.all(problem.row_ub >= 0.0))
+            status = Status.OPTIMAL if zero_ok else Status.INFEASIBLE
+            if zero_ok:
+                x = np.zeros(problem.num_cols)
+                objective = bound = float(problem.offset)
+        elif ms == S.kInfeasible:
+            if is_mip and options.cutoff is not None:
+                status, bound = Status.CUTOFF, float(options.cutoff)
+                message = "no solution below the cutoff (or the problem is infeasible)"
+            else:
+                status, bound = Status.INFEASIBLE, None
+            x = objective = None
+        elif ms == S.kObjectiveBound:
+            status, x, objective = Status.CUTOFF, None, None
+            bound = float(options.cutoff) if options.cutoff is not None else None
+        elif ms == S.kUnbounded:
+            status, bound = Status.UNBOUNDED, -np.inf
+        elif ms == S.kUnboundedOrInfeasible:
+            status = self._infeasible_or_unbounded(problem, options)
+            bound = -np.inf if status == Status.UNBOUNDED else None
+            message = f"{status} (HiGHS: unbounded or infeasible; a feasibility solve settled it)"
+            if status == Status.INFEASIBLE:
+                x = objective = None
+        elif ms == S.kTimeLimit:
+            status = Status.TIME_LIMIT
+        elif ms in (S.kIterationLimit, S.kSolutionLimit, S.kInterrupt, S.kHighsInterrupt,
+                    S.kObjectiveTarget):
+            status = Status.INTERRUPTED
+        else:  # kNotset, kLoadError, kModelError, kPresolveError, kSolveError, ...
+            status = Status.ERROR
+            message = f"HiGHS stopped with {extra['model_status']} (run status {run_status})"
+        if (is_mip and options.cutoff is not None and status == Status.OPTIMAL
+                and (objective is None or objective >= options.cutoff)):
+            # With objective_bound set, HiGHS can finish "optimal" with an incumbent that is
+            # not below the bound (seen: cutoff −24, true optimum −23, reported optimal −20):
+            # the search did prove that nothing is below the cutoff, so that is the answer.
+            status, x, objective, bound = Status.CUTOFF, None, None, float(options.cutoff)
+            message = "no solution below the cutoff"
+        if status in (Status.TIME_LIMIT, Status.INTERRUPTED, Status.ERROR) and not is_mip:
+            bound = None  # an unfinished LP/QP has no proven bound here
+        return SolveResult(status=status, backend=self.name, x=x, objective=objective,
+                           bound=bound, time_s=elapsed, message=message, extra=extra)
+
+    def _infeasible_or_unbounded(self, problem: Problem, options: SolveOptions) -> str:
+        """Tell infeasible from unbounded by solving the zero-objective feasibility problem."""
+        feas = dataclasses.replace(problem, c=np.zeros_like(problem.c), P=None, offset=0.0)
+        sub = self._solve(feas, dataclasses.replace(options, cutoff=None))
+        if sub.status == Status.OPTIMAL:
+            return Status.UNBOUNDED
+        if sub.status == Status.INFEASIBLE:
+            return Status.INFEASIBLE
+        return Status.ERROR

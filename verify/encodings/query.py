@@ -1,0 +1,74 @@
+"""A whole exact query: bounds over the region, network encoding, output property, objective.
+
+>>> q = build_query(network, image, norm="card")            # min changed pixels, untargeted
+>>> result = get_backend("highs").solve(q.problem)
+>>> q.decode(result.x)                                       # the adversarial image (flat)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bounds import STAGES, Bounds, compute_bounds
+from ..network import Network
+from ..problem import Problem, ProblemBuilder
+from ..regions import Box, Region
+from .objectives import add_distance_objective, normalise_norm
+from .properties import DEFAULT_MARGIN, PropertyEncoding, add_label_change
+from .relu import NetworkEncoding, encode_network
+
+
+@dataclass
+class Query:
+    problem: Problem
+    encoding: NetworkEncoding
+    property: PropertyEncoding
+    bounds: Bounds
+    norm: str | None
+    bounds_time_s: float
+    build_time_s: float
+
+    def decode(self, x: np.ndarray) -> np.ndarray:
+        """The input image (flat, in [0, 1]) of a solution vector."""
+        return self.encoding.input_image(x)
+
+    def summary(self) -> dict:
+        return {
+            "norm": self.norm, "label": self.property.label, "target": self.property.target,
+            "margin": self.property.margin, "region": self.encoding.region.describe(),
+            "proven_infeasible_by_bounds": self.property.proven_infeasible,
+            "bounds": self.bounds.report(), "bounds_time_s": self.bounds_time_s,
+            "build_time_s": self.build_time_s, **self.problem.summary(),
+        }
+
+
+def build_query(network: Network, image: np.ndarray, norm: str | None = None,
+                target: int | None = None, label: int | None = None, region: Region | None = None,
+                margin: float = DEFAULT_MARGIN, bound_stages=STAGES,
+                bounds: Bounds | None = None) -> Query:
+    """Encode "the label of ``network`` on some x in ``region`` is not ``label`` (is ``target``)",
+    minimising the ``norm`` distance of x to ``image`` (``norm=None``: feasibility only).
+
+    ``label`` defaults to the network's prediction on ``image``; ``region`` to the full box
+    [0, 1]^n. Affine layers are multiplied out first (:meth:`Network.merged_affine`).
+    """
+    network = network.merged_affine()
+    center = network.flatten_input(image)[0]
+    if label is None:
+        label = network.label(center)
+    region = region if region is not None else Box(center)
+    norm = normalise_norm(norm) if norm is not None else None
+    t0 = time.perf_counter()
+    if bounds is None:
+        bounds = compute_bounds(network, region, bound_stages)
+    t1 = time.perf_counter()
+    builder = ProblemBuilder(f"{network.name}-{norm or 'feasibility'}")
+    enc = encode_network(builder, network, region, bounds)
+    prop = add_label_change(builder, enc, label, target, margin)
+    if norm is not None:
+        add_distance_objective(builder, enc, norm)
+    problem = builder.build()
+    t2 = time.perf_counter()
+    return Query(problem, enc, prop, bounds, norm, t1 - t0, t2 - t1)

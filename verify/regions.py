@@ -1,0 +1,278 @@
+"""Input regions: the sets of images a query ranges over.
+
+Every region is a subset of a per-pixel box ``[lo, hi]`` (always inside the valid pixel range
+[0, 1], and with ``lo = hi`` = the image's value for pixels held fixed by a mask). On top of
+the box a region may add a budget around its centre:
+
+================  ===========================================  ==========================
+region            set of images x                              exact in a MIP?
+================  ===========================================  ==========================
+:class:`Box`      lo ≤ x ≤ hi                                  yes
+:class:`LinfBall` |x − c|∞ ≤ ε (a Box)                         yes
+:class:`L1Ball`   Σ|x_i − c_i| ≤ ε                             yes (auxiliary columns)
+:class:`L2Ball`   Σ(x_i − c_i)² ≤ ε²                           no: the MIP uses its box
+:class:`L0Ball`   at most k pixels differ from c               yes (binary columns)
+================  ===========================================  ==========================
+
+Each region gives the exact (or, for the L2 ball, sound) minimum and maximum of any linear
+function over itself (:meth:`Region.linear_bounds`) — the first-layer rule of interval
+bounds and the concretisation step of symbolic bounds — and adds its budget to a problem
+(:meth:`Region.encode`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+
+def _as_flat(x, n: int | None = None, what: str = "image") -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64).ravel()
+    if n is not None and arr.size != n:
+        raise InvalidInputError(f"{what} has {arr.size} values, expected {n}")
+    return arr
+
+
+class Region:
+    """Base: the box ``[lo, hi]`` around ``center``. Subclasses add a budget."""
+
+    exact_in_mip = True
+
+    def __init__(self, center, lo=0.0, hi=1.0, free=None):
+        self.center = _as_flat(center)
+        n = self.center.size
+        if np.any(self.center < 0) or np.any(self.center > 1) or not np.all(np.isfinite(self.center)):
+            raise InvalidInputError("image values must lie in [0, 1]")
+        self.lo = np.clip(np.broadcast_to(np.asarray(lo, dtype=np.float64), (n,)), 0.0, 1.0).copy()
+        self.hi = np.clip(np.broadcast_to(np.asarray(hi, dtype=np.float64), (n,)), 0.0, 1.0).copy()
+        if free is not None:
+            free = np.asarray(free, dtype=bool).ravel()
+            if free.size != n:
+                raise InvalidInputError(f"free mask has {free.size} entries, expected {n}")
+            self.lo[~free], self.hi[~free] = self.center[~free], self.center[~free]
+        if np.any(self.lo > self.hi):
+            raise InvalidInputError("empty region: some pixel has lower bound above upper bound")
+
+    @property
+    def size(self) -> int:
+        return self.center.size
+
+    @property
+    def free(self) -> np.ndarray:
+        """Mask of pixels that may change."""
+        return self.hi > self.lo
+
+    def describe(self) -> str:
+        return f"box ({int(self.free.sum())} free pixels)"
+
+    # -- bounds of linear functions --------------------------------------------------------
+    def linear_bounds(self, A, c=0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Min and max over the region of each row of ``A x + c`` (A: (m, n) dense or sparse)."""
+        return self._box_bounds(A, c)
+
+    def _box_bounds(self, A, c):
+        A = _dense(A)
+        pos, neg = np.maximum(A, 0), np.minimum(A, 0)
+        lower = pos @ self.lo + neg @ self.hi + c
+        upper = pos @ self.hi + neg @ self.lo + c
+        return lower, upper
+
+    def _deviation_gains(self, A):
+        """Per row and pixel: the most ``A x`` can rise (up) and fall (down) by moving that
+        pixel alone from the centre within its box; both ≥ 0."""
+        A = _dense(A)
+        to_hi, to_lo = self.hi - self.center, self.lo - self.center   # ≥ 0 and ≤ 0
+        up = np.maximum(A * to_hi, A * to_lo)
+        down = -np.minimum(A * to_hi, A * to_lo)
+        return A, up, down
+
+    # -- encoding --------------------------------------------------------------------------
+    def encode(self, builder, input_cols: np.ndarray, free_idx: np.ndarray) -> dict:
+        """Add the region's budget over the free pixels' columns. Returns named auxiliary
+        column blocks (e.g. ``{"changed": cols}``) that objectives may reuse."""
+        return {}
+
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """Random points of the region (some on its boundary), shape (count, n)."""
+        x = rng.uniform(self.lo, self.hi, size=(count, self.size))
+        corners = rng.random((count, self.size)) < 0.5
+        x[: count // 4] = np.where(corners[: count // 4], self.lo, self.hi)
+        return x
+
+
+def _dense(A):
+    return A.toarray() if hasattr(A, "toarray") else np.atleast_2d(np.asarray(A, dtype=np.float64))
+
+
+class Box(Region):
+    """Pixels independently in ``[lo, hi]`` (default: the full range [0, 1])."""
+
+
+class LinfBall(Region):
+    """The L∞ ball ``|x − c|∞ ≤ eps`` intersected with [0, 1]: a box."""
+
+    def __init__(self, center, eps: float, free=None):
+        if eps < 0:
+            raise InvalidInputError(f"eps must be ≥ 0, got {eps}")
+        c = _as_flat(center)
+        super().__init__(c, c - eps, c + eps, free)
+        self.eps = float(eps)
+
+    def describe(self) -> str:
+        return f"L∞ ball ε={self.eps}"
+
+
+class L1Ball(Region):
+    """``Σ|x_i − c_i| ≤ eps`` within the box. Exact bounds by a fractional knapsack."""
+
+    def __init__(self, center, eps: float, free=None):
+        if eps < 0:
+            raise InvalidInputError(f"eps must be ≥ 0, got {eps}")
+        c = _as_flat(center)
+        super().__init__(c, c - eps, c + eps, free)
+        self.eps = float(eps)
+
+    def describe(self) -> str:
+        return f"L1 ball ε={self.eps}"
+
+    def linear_bounds(self, A, c=0.0):
+        A = _dense(A)
+        base = A @ self.center + c
+        # moving pixel i costs |δ_i| and changes A x at rate |A_i|: greedy by rate
+        caps_up = np.where(A >= 0, self.hi - self.center, self.center - self.lo)
+        caps_down = np.where(A >= 0, self.center - self.lo, self.hi - self.center)
+        return base - _knapsack(np.abs(A), caps_down, self.eps), base + _knapsack(np.abs(A), caps_up, self.eps)
+
+    def encode(self, builder, input_cols, free_idx):
+        t = add_abs_deviation(builder, input_cols, self.center[free_idx], "region.l1_abs")
+        builder.add_rows(np.zeros(t.size), t, np.ones(t.size), -np.inf, self.eps, count=1)
+        return {"abs_change": t}
+
+    def sample(self, rng, count):
+        n = self.size
+        delta = rng.laplace(size=(count, n)) * self.free
+        norms = np.abs(delta).sum(axis=1, keepdims=True) + 1e-12
+        delta *= self.eps * rng.random((count, 1)) / norms
+        for k in range(min(count // 4, count)):        # all budget on one pixel
+            delta[k] = 0
+            i = rng.choice(np.flatnonzero(self.free)) if self.free.any() else 0
+            delta[k, i] = self.eps * rng.choice([-1, 1])
+        return np.clip(self.center + delta, self.lo, self.hi)
+
+
+def _knapsack(rate: np.ndarray, cap: np.ndarray, budget: float) -> np.ndarray:
+    """Per row: max Σ rate_i·t_i with 0 ≤ t_i ≤ cap_i and Σ t_i ≤ budget (greedy by rate)."""
+    order = np.argsort(-rate, axis=1)
+    r = np.take_along_axis(rate, order, axis=1)
+    k = np.take_along_axis(np.broadcast_to(cap, rate.shape), order, axis=1)
+    before = np.cumsum(k, axis=1) - k
+    take = np.clip(budget - before, 0.0, k)
+    return (r * take).sum(axis=1)
+
+
+class L2Ball(Region):
+    """``Σ(x_i − c_i)² ≤ eps²`` within the box.
+
+    Linear bounds are sound but not exact (the ball's and the box's bounds, whichever is
+    tighter). In a MIP the region is represented by its box only — an outer
+    approximation — so exact L2 questions are posed as a minimal-L2 objective instead.
+    """
+
+    exact_in_mip = False
+
+    def __init__(self, center, eps: float, free=None):
+        if eps < 0:
+            raise InvalidInputError(f"eps must be ≥ 0, got {eps}")
+        c = _as_flat(center)
+        super().__init__(c, c - eps, c + eps, free)
+        self.eps = float(eps)
+
+    def describe(self) -> str:
+        return f"L2 ball ε={self.eps}"
+
+    def linear_bounds(self, A, c=0.0):
+        box_lo, box_hi = self._box_bounds(A, c)
+        A = _dense(A)
+        base = A @ self.center + c
+        radius = self.eps * np.sqrt(((A * self.free) ** 2).sum(axis=1))
+        return np.maximum(box_lo, base - radius), np.minimum(box_hi, base + radius)
+
+    def sample(self, rng, count):
+        delta = rng.normal(size=(count, self.size)) * self.free
+        delta *= self.eps * rng.random((count, 1)) ** (1 / 8) / (
+            np.linalg.norm(delta, axis=1, keepdims=True) + 1e-12)
+        return np.clip(self.center + delta, self.lo, self.hi)
+
+
+class L0Ball(Region):
+    """At most ``k`` pixels differ from the centre; a changed pixel may take any value in its box.
+
+    Bounds of a linear function: its value at the centre plus the ``k`` largest single-pixel
+    gains (exact). In a MIP: one binary per free pixel marks it as changed, at most ``k`` set.
+    """
+
+    def __init__(self, center, k: int, lo=0.0, hi=1.0, free=None):
+        if int(k) != k or k < 0:
+            raise InvalidInputError(f"k (number of pixels) must be a non-negative integer, got {k}")
+        super().__init__(center, lo, hi, free)
+        self.k = int(k)
+
+    def describe(self) -> str:
+        return f"at most {self.k} changed pixels"
+
+    def linear_bounds(self, A, c=0.0):
+        A, up, down = self._deviation_gains(A)
+        base = A @ self.center + c
+        return base - _top_k_sum(down, self.k), base + _top_k_sum(up, self.k)
+
+    def encode(self, builder, input_cols, free_idx):
+        d = add_change_indicators(builder, input_cols, self.center[free_idx], self.lo[free_idx],
+                                  self.hi[free_idx], "region.changed")
+        if self.k < d.size:
+            builder.add_rows(np.zeros(d.size), d, np.ones(d.size), -np.inf, self.k, count=1)
+        return {"changed": d}
+
+    def sample(self, rng, count):
+        x = np.tile(self.center, (count, 1))
+        free = np.flatnonzero(self.free)
+        for row in x:
+            pick = rng.choice(free, size=min(self.k, free.size), replace=False)
+            row[pick] = np.where(rng.random(pick.size) < 0.5, self.lo[pick],
+                                 rng.uniform(self.lo[pick], self.hi[pick]))
+        return x
+
+
+def _top_k_sum(gains: np.ndarray, k: int) -> np.ndarray:
+    if k <= 0:
+        return np.zeros(gains.shape[0])
+    if k >= gains.shape[1]:
+        return gains.sum(axis=1)
+    return np.partition(gains, gains.shape[1] - k, axis=1)[:, -k:].sum(axis=1)
+
+
+# -- shared encodings of |x − c| and [x ≠ c], used by regions and objectives ----------------
+
+def add_abs_deviation(builder, cols: np.ndarray, center: np.ndarray, name: str | None) -> np.ndarray:
+    """Columns ``t_i ≥ |x_i − c_i|`` (two rows each); returns the t columns."""
+    n = cols.size
+    t = builder.add_vars(name, n, 0.0, np.inf)
+    r = np.arange(n)
+    # t - x ≥ -c  and  t + x ≥ c
+    builder.add_rows(np.concatenate([r, r]), np.concatenate([t, cols]),
+                     np.concatenate([np.ones(n), -np.ones(n)]), -center, np.inf, count=n)
+    builder.add_rows(np.concatenate([r, r]), np.concatenate([t, cols]), np.ones(2 * n),
+                     center, np.inf, count=n)
+    return t
+
+
+def add_change_indicators(builder, cols, center, lo, hi, name: str | None) -> np.ndarray:
+    """Binary ``d_i`` with ``d_i = 0 ⇒ x_i = c_i``: ``c_i − (c_i − lo_i)·d_i ≤ x_i ≤ c_i + (hi_i − c_i)·d_i``."""
+    n = cols.size
+    d = builder.add_vars(name, n, 0.0, 1.0, integer=True)
+    r = np.arange(n)
+    # x - (hi - c) d ≤ c   and   x + (c - lo) d ≥ c
+    builder.add_rows(np.concatenate([r, r]), np.concatenate([cols, d]),
+                     np.concatenate([np.ones(n), -(hi - center)]), -np.inf, center, count=n)
+    builder.add_rows(np.concatenate([r, r]), np.concatenate([cols, d]),
+                     np.concatenate([np.ones(n), center - lo]), center, np.inf, count=n)
+    return d
