@@ -77,3 +77,14 @@ def tiny_dense(n_in: int, hidden: list[int], n_out: int, seed: int = 0, scale: f
                              + [L.Dense(n_out)])
     model.set_weights([scale * rng.normal(size=w.shape) for w in model.get_weights()])
     return model
+
+
+def tiny_cnn(seed: int = 0, padding: str = "valid", pool: str = "max"):
+    """A tiny CNN on 6x6 inputs: Conv2D(2, 3x3) -> ReLU -> 2x2 pooling -> Dense(3)."""
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(seed)
+    pooling = L.MaxPooling2D(2, padding=padding) if pool == "max" else L.AveragePooling2D(2, padding=padding)
+    return keras.Sequential([keras.Input((6, 6, 1)), L.Conv2D(2, 3, padding=padding, activation="relu"),
+                             pooling, L.Flatten(), L.Dense(3)])

@@ -2,7 +2,128 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+ENCODE_TASKS = {
+    "min-adv-card": "card", "min-adv-l1": "l1", "min-adv-l2": "l2", "min-adv-sum": "l2",
+    "min-adv-linf": "linf", "certify": None,
+}
+
+
+def cmd_backends(args) -> int:
+    from .backends import list_backends
+
+    rows = []
+    for b in list_backends():
+        ok = b.available()
+        rows.append({"name": b.name, "installed": ok, "solves": sorted(b.capabilities),
+                     "note": "" if ok else b.install_hint, "doc": (b.__doc__ or "").strip().splitlines()[0]})
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{'backend':<22} {'installed':<10} {'solves':<22} notes")
+    for r in rows:
+        print(f"{r['name']:<22} {'yes' if r['installed'] else 'no':<10} "
+              f"{', '.join(s.upper() for s in r['solves']):<22} {r['note'] or r['doc']}")
+    print("\nDefault: highs. L2 (sum of squares) objectives need MIQP: scip or cplex. "
+          "Any Pyomo solver: --backend pyomo:<name>.")
+    return 0
+
+
+def region_from_args(args, center):
+    """The input region given by --eps/--norm or --pixels (default: the full box)."""
+    from .errors import InvalidInputError
+    from .regions import Box, L0Ball, L1Ball, L2Ball, LinfBall
+
+    if getattr(args, "pixels", None) is not None:
+        if args.eps is not None:
+            raise InvalidInputError("give either --pixels K or --eps E, not both")
+        return L0Ball(center, args.pixels)
+    if args.eps is None:
+        return Box(center)
+    kinds = {"linf": LinfBall, "l1": L1Ball, "l2": L2Ball}
+    norm = (args.norm or "linf").lower()
+    if norm not in kinds:
+        raise InvalidInputError(f"--norm must be one of {', '.join(kinds)} with --eps (use --pixels K for L0)")
+    return kinds[norm](center, args.eps)
+
+
+def add_region_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--eps", type=float, default=None,
+                   help="restrict the input to a ball of this radius around the image")
+    p.add_argument("--norm", default=None, choices=["linf", "l1", "l2"],
+                   help="norm of the --eps ball (default linf)")
+    p.add_argument("--pixels", type=int, default=None, metavar="K",
+                   help="restrict the input to at most K changed pixels")
+
+
+def cmd_encode(args) -> int:
+    import numpy as np
+
+    from .data import read_image
+    from .encodings.query import build_query
+    from .models import load_model
+    from .problem_io import check_problem_path, write_problem
+
+    check_problem_path(args.out)
+    model = load_model(args.model_spec)
+    image = read_image(args.image, resize=args.resize)
+    center = model.network.flatten_input(image)[0]
+    region = region_from_args(args, center)
+    stages = tuple(s.strip() for s in args.bounds.split(",") if s.strip())
+    query = build_query(model.network, image, norm=ENCODE_TASKS[args.task], target=args.target,
+                        region=region, margin=args.margin, bound_stages=stages)
+    out = write_problem(query.problem, args.out)
+    sidecar = Path(args.out).with_suffix(".json")
+    summary = {"task": args.task, "model": model.name, "image": args.image,
+               "problem_file": str(out), **query.summary(),
+               "free_pixels": query.encoding.free_idx.tolist(),
+               "blocks": {k: [int(v[0]), int(v[-1]) + 1] for k, v in query.problem.blocks.items() if len(v)}}
+    sidecar.write_text(json.dumps(summary, indent=1, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+    s = summary
+    print(f"wrote {out} ({s['kind'].upper()}: {s['columns']} columns, {s['integer_columns']} integer, "
+          f"{s['rows']} rows, {s['nonzeros']} nonzeros) and {sidecar}", file=sys.stderr)
+    for st in s["bounds"]:
+        print(f"  bounds {st['stage']:<9} unstable ReLUs {st['unstable']:>4}/{st['relus']:<4} "
+              f"{1000 * st['time_s']:8.1f} ms", file=sys.stderr)
+    if s["proven_infeasible_by_bounds"]:
+        print("  note: the bounds already prove the property impossible (the problem is infeasible)",
+              file=sys.stderr)
+    if args.json:
+        json.dump({k: v for k, v in summary.items() if k != "free_pixels"}, sys.stdout, indent=2,
+                  default=str)
+        print()
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    p = sub.add_parser("backends", help="installed solver backends and what each can solve")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_backends)
+
+    p = sub.add_parser(
+        "encode", help="write an exact query as an .mps/.lp file for any solver",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Encode a verification query (network + region + property + objective) as a "
+                    "MIP/MIQP and write it in MPS or CPLEX-LP format, with a .json beside it "
+                    "that maps columns back to pixels and neurons.",
+        epilog="example:\n  verify encode multiclass examples/images/digit-7.png "
+               "--task min-adv-card --out query.mps")
+    p.add_argument("model_spec", metavar="MODEL", help="bundled model name or path")
+    p.add_argument("image", help="28x28 digit: PNG/JPEG or .npy")
+    p.add_argument("--resize", action="store_true", help="scale an image of another size to 28x28")
+    p.add_argument("--task", required=True, choices=sorted(ENCODE_TASKS),
+                   help="min-adv-*: minimal adversarial example in that norm (min-adv-sum = l2); "
+                        "certify: feasibility of a label change in the region")
+    p.add_argument("--target", type=int, default=None, help="target label (default: any other)")
+    add_region_args(p)
+    p.add_argument("--margin", type=float, default=1e-3,
+                   help="logit margin by which the new label must win (default 1e-3)")
+    p.add_argument("--bounds", default="interval,symbolic,lp",
+                   help="bound stages, comma-separated (default interval,symbolic,lp)")
+    p.add_argument("--out", "-o", required=True, help="output file: .mps or .lp")
+    p.add_argument("--json", action="store_true", help="print the query summary as JSON")
+    p.set_defaults(run=cmd_encode)

@@ -34,17 +34,23 @@ _TERMS_PER_LINE = 8
 
 def write_problem(problem: Problem, path: str | Path) -> Path:
     """Write ``problem`` to ``path``; the suffix (``.mps`` or ``.lp``) picks the format."""
-    path = Path(path)
+    path = check_problem_path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".mps", ".lp"):
-        raise InvalidInputError(
-            f"cannot write {path.name!r}: unknown problem file suffix {path.suffix!r} "
-            "(use .mps or .lp)")
     if np.any(problem.row_lb > problem.row_ub):
         bad = int(np.flatnonzero(problem.row_lb > problem.row_ub)[0])
         raise InvalidInputError(f"row r{bad} has lower bound > upper bound; it cannot be written")
     text = _mps_text(problem) if suffix == ".mps" else _lp_text(problem)
     path.write_text(text)
+    return path
+
+
+def check_problem_path(path: str | Path) -> Path:
+    """``path`` as a Path if its suffix names a format we write, else InvalidInputError."""
+    path = Path(path)
+    if path.suffix.lower() not in (".mps", ".lp"):
+        raise InvalidInputError(
+            f"cannot write {path.name!r}: unknown problem file suffix {path.suffix!r} "
+            "(use .mps or .lp)")
     return path
 
 

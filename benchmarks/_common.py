@@ -1,0 +1,46 @@
+"""Shared helpers for the benchmark scripts: timing and writing result tables."""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+
+
+def timed(fn, *args, **kwargs):
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(name: str, title: str, command: str, table: str, data, notes: str = "") -> Path:
+    """Print the table and write ``results/<name>.md`` (table + how it was made) and ``.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    text = (f"# {title}\n\nProduced by `{command}` on {stamp} ({machine()}).\n\n{table}\n"
+            + (f"\n{notes}\n" if notes else ""))
+    path = RESULTS / f"{name}.md"
+    path.write_text(text)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1, default=str))
+    print(table)
+    print(f"\nwritten: {path}")
+    return path
