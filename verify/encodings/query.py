@@ -17,7 +17,7 @@ from ..problem import Problem, ProblemBuilder
 from ..regions import Box, Region
 from .objectives import add_distance_objective, normalise_norm
 from .properties import DEFAULT_MARGIN, PropertyEncoding, add_label_change
-from .relu import NetworkEncoding, encode_network
+from .relu import NetworkEncoding, encode_network, quantise_inputs
 
 
 @dataclass
@@ -47,12 +47,13 @@ class Query:
 def build_query(network: Network, image: np.ndarray, norm: str | None = None,
                 target: int | None = None, label: int | None = None, region: Region | None = None,
                 margin: float = DEFAULT_MARGIN, bound_stages=STAGES,
-                bounds: Bounds | None = None) -> Query:
+                bounds: Bounds | None = None, pixel_levels: int | None = None) -> Query:
     """Encode "the label of ``network`` on some x in ``region`` is not ``label`` (is ``target``)",
     minimising the ``norm`` distance of x to ``image`` (``norm=None``: feasibility only).
 
     ``label`` defaults to the network's prediction on ``image``; ``region`` to the full box
-    [0, 1]^n. Affine layers are multiplied out first (:meth:`Network.merged_affine`).
+    [0, 1]^n. ``pixel_levels`` (e.g. 256) restricts pixels to that many evenly spaced values.
+    Affine layers are multiplied out first (:meth:`Network.merged_affine`).
     """
     network = network.merged_affine()
     center = network.flatten_input(image)[0]
@@ -67,6 +68,8 @@ def build_query(network: Network, image: np.ndarray, norm: str | None = None,
     builder = ProblemBuilder(f"{network.name}-{norm or 'feasibility'}")
     enc = encode_network(builder, network, region, bounds)
     prop = add_label_change(builder, enc, label, target, margin)
+    if pixel_levels:
+        quantise_inputs(builder, enc, pixel_levels)
     if norm is not None:
         add_distance_objective(builder, enc, norm)
     problem = builder.build()

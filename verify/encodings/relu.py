@@ -189,3 +189,17 @@ LAYER_ENCODERS: dict[type, Callable] = {
     ReLU: _encode_relu,
     MaxPool: _encode_maxpool,
 }
+
+
+def quantise_inputs(builder: ProblemBuilder, enc: NetworkEncoding, levels: int) -> np.ndarray:
+    """Restrict every free pixel to the ``levels`` values ``k/(levels − 1)`` (256 for 8-bit
+    images): an integer column ``k_i`` per pixel with ``x_i = k_i/(levels − 1)``."""
+    scale = levels - 1
+    idx = enc.free_idx
+    lo = np.ceil(enc.region.lo[idx] * scale - 1e-9)
+    hi = np.floor(enc.region.hi[idx] * scale + 1e-9)
+    k = builder.add_vars("input.level", idx.size, lo, hi, integer=True)
+    r = np.arange(idx.size)
+    builder.add_rows(np.r_[r, r], np.r_[enc.input_cols, k],
+                     np.r_[np.full(idx.size, float(scale)), -np.ones(idx.size)], 0.0, 0.0, count=idx.size)
+    return k

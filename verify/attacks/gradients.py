@@ -1,0 +1,64 @@
+"""Margins and their input gradients on the network IR (batched, float64).
+
+The *margin* of an input says how far it is from being adversarial:
+
+* untargeted, away from label ``c``: ``max_{j≠c} z_j − z_c``;
+* targeted at ``t``: ``z_t − max_{j≠t} z_j``;
+* one-logit (sigmoid) networks: ``z`` when moving from class 0, ``−z`` from class 1.
+
+An input is adversarial (with margin ``m``) when its margin is ≥ ``m`` (> 0).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..network import Affine, MaxPool, Network, ReLU
+
+
+def margin_coefficients(logits: np.ndarray, label: int, target: int | None) -> np.ndarray:
+    """Per input, the coefficient vector ``w`` with margin = ``w · logits`` (the active pair)."""
+    batch, n_out = logits.shape
+    coef = np.zeros((batch, n_out))
+    if n_out == 1:
+        coef[:, 0] = 1.0 if label == 0 else -1.0
+        return coef
+    rows = np.arange(batch)
+    if target is None:
+        others = logits.copy()
+        others[:, label] = -np.inf
+        coef[rows, np.argmax(others, axis=1)] += 1.0
+        coef[:, label] -= 1.0
+    else:
+        others = logits.copy()
+        others[:, target] = -np.inf
+        coef[:, target] += 1.0
+        coef[rows, np.argmax(others, axis=1)] -= 1.0
+    return coef
+
+
+def margins(network: Network, x: np.ndarray, label: int, target: int | None = None) -> np.ndarray:
+    logits = network.forward(x)
+    return np.sum(margin_coefficients(logits, label, target) * logits, axis=1)
+
+
+def margin_and_gradient(network: Network, x: np.ndarray, label: int,
+                        target: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Margins of a batch and their gradients with respect to the (flat) inputs."""
+    values = network.forward_all(x)
+    coef = margin_coefficients(values[-1], label, target)
+    grad = coef
+    for layer, inp in zip(reversed(network.layers), reversed(values[:-1])):
+        if isinstance(layer, Affine):
+            W = layer.weight
+            grad = np.asarray((W.T @ grad.T).T) if sp.issparse(W) else grad @ W
+        elif isinstance(layer, ReLU):
+            grad = grad * (inp > 0)
+        elif isinstance(layer, MaxPool):
+            padded = np.concatenate([inp, np.full((inp.shape[0], 1), -np.inf)], axis=1)
+            winner = layer.index[np.arange(layer.n_out), np.argmax(padded[:, layer.index], axis=2)]
+            back = np.zeros_like(inp)
+            for b in range(inp.shape[0]):
+                np.add.at(back[b], winner[b], grad[b])
+            grad = back
+    return np.sum(coef * values[-1], axis=1), grad

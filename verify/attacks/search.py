@@ -1,0 +1,178 @@
+"""Fast heuristic searches for adversarial examples, used as upper bounds by the exact tasks.
+
+Every function works on the network IR within a per-pixel box ``[lo, hi]`` (pixels with
+``lo = hi`` are fixed), asks for a margin (the adversarial label must win by at least
+``margin``), and returns an adversarial input or ``None``. None of them proves anything.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..network import Network
+from .gradients import margin_and_gradient, margins
+
+
+def distance(x: np.ndarray, center: np.ndarray, norm: str) -> float:
+    """Distance in the unit the exact tasks minimise: changed pixels, L1, *squared* L2, L∞."""
+    d = np.asarray(x, dtype=np.float64).ravel() - np.asarray(center, dtype=np.float64).ravel()
+    if norm == "card":
+        return float(np.count_nonzero(d))
+    if norm == "l1":
+        return float(np.abs(d).sum())
+    if norm == "l2":
+        return float(d @ d)
+    return float(np.abs(d).max(initial=0.0))
+
+
+def greedy_pixels(network: Network, center: np.ndarray, label: int, target: int | None,
+                  margin: float, lo: np.ndarray, hi: np.ndarray, max_pixels: int = 100) -> np.ndarray | None:
+    """Change one pixel at a time (to its box end that raises the margin most, by exact forward
+    passes over all candidates), then drop every change that is not needed."""
+    x = center.copy()
+    free = np.flatnonzero(hi > lo)
+    for _ in range(max_pixels):
+        current = margins(network, x, label, target)[0]
+        if current >= margin:
+            break
+        cand = free[x[free] == center[free]]
+        if cand.size == 0:
+            return None
+        batch = np.repeat(x[None], 2 * cand.size, axis=0)
+        rows = np.arange(2 * cand.size)
+        batch[rows, np.tile(cand, 2)] = np.concatenate([lo[cand], hi[cand]])
+        best = int(np.argmax(margins(network, batch, label, target)))
+        x = batch[best]
+    else:
+        if margins(network, x, label, target)[0] < margin:
+            return None
+    if margins(network, x, label, target)[0] < margin:
+        return None
+    return prune_changes(network, x, center, label, target, margin)
+
+
+def prune_changes(network: Network, x: np.ndarray, center: np.ndarray, label: int,
+                  target: int | None, margin: float) -> np.ndarray:
+    """Restore changed pixels to the centre, smallest change first, while still adversarial."""
+    x = x.copy()
+    changed = np.flatnonzero(x != center)
+    for i in changed[np.argsort(np.abs(x[changed] - center[changed]))]:
+        trial = x.copy()
+        trial[i] = center[i]
+        if margins(network, trial, label, target)[0] >= margin:
+            x = trial
+    return x
+
+
+def shrink_along_ray(network: Network, x: np.ndarray, center: np.ndarray, label: int,
+                     target: int | None, margin: float, steps: int = 30) -> np.ndarray:
+    """Smallest ``t ∈ [0, 1]`` with ``center + t·(x − center)`` still adversarial (bisection)."""
+    lo_t, hi_t = 0.0, 1.0
+    for _ in range(steps):
+        mid = 0.5 * (lo_t + hi_t)
+        if margins(network, center + mid * (x - center), label, target)[0] >= margin:
+            hi_t = mid
+        else:
+            lo_t = mid
+    return center + hi_t * (x - center)
+
+
+def shrink_pixels(network: Network, x: np.ndarray, center: np.ndarray, label: int,
+                  target: int | None, margin: float, steps: int = 12) -> np.ndarray:
+    """Per changed pixel (largest first), bisect how much of its change is really needed."""
+    x = x.copy()
+    changed = np.flatnonzero(x != center)
+    for i in changed[np.argsort(-np.abs(x[changed] - center[changed]))]:
+        lo_t, hi_t = 0.0, 1.0
+        full = x[i]
+        for _ in range(steps):
+            mid = 0.5 * (lo_t + hi_t)
+            x[i] = center[i] + mid * (full - center[i])
+            if margins(network, x, label, target)[0] >= margin:
+                hi_t = mid
+            else:
+                lo_t = mid
+        x[i] = center[i] + hi_t * (full - center[i])
+    return x
+
+
+def _project(delta: np.ndarray, norm: str, eps: float) -> np.ndarray:
+    if norm == "linf":
+        return np.clip(delta, -eps, eps)
+    if norm == "l2":
+        n = np.linalg.norm(delta)
+        return delta if n <= eps else delta * (eps / n)
+    # l1: projection onto the L1 ball (sort-based)
+    a = np.abs(delta)
+    if a.sum() <= eps:
+        return delta
+    u = np.sort(a)[::-1]
+    css = np.cumsum(u)
+    k = np.flatnonzero(u * np.arange(1, u.size + 1) > css - eps)[-1]
+    theta = (css[k] - eps) / (k + 1)
+    return np.sign(delta) * np.maximum(a - theta, 0)
+
+
+def pgd(network: Network, center: np.ndarray, norm: str, eps: float, label: int,
+        target: int | None, margin: float, lo: np.ndarray, hi: np.ndarray,
+        steps: int = 60, restarts: int = 1, seed: int = 0) -> np.ndarray | None:
+    """Projected gradient ascent on the margin within the ``norm`` ball of radius ``eps``
+    (L2: the plain radius) intersected with the box. Returns the first adversarial point."""
+    rng = np.random.default_rng(seed)
+    for r in range(restarts):
+        delta = np.zeros_like(center) if r == 0 else _project(rng.uniform(-eps, eps, center.size), norm, eps)
+        for step in range(steps):
+            x = np.clip(center + delta, lo, hi)
+            m, g = margin_and_gradient(network, x, label, target)
+            if m[0] >= margin:
+                return x
+            g = g[0]
+            size = eps * (0.1 + 0.9 * (1 - step / steps)) / 4
+            if norm == "linf":
+                direction = np.sign(g)
+            elif norm == "l2":
+                direction = g / (np.linalg.norm(g) + 1e-12)
+            else:   # l1: steepest ascent on the few largest coordinates
+                direction = np.zeros_like(g)
+                top = np.argsort(-np.abs(g))[:10]
+                direction[top] = np.sign(g[top]) / 10
+            delta = _project(np.clip(center + delta + size * direction, lo, hi) - center, norm, eps)
+        x = np.clip(center + delta, lo, hi)
+        if margins(network, x, label, target)[0] >= margin:
+            return x
+    return None
+
+
+def min_norm_search(network: Network, center: np.ndarray, norm: str, label: int,
+                    target: int | None, margin: float, lo: np.ndarray, hi: np.ndarray,
+                    seeds: list[np.ndarray] = ()) -> np.ndarray | None:
+    """The smallest adversarial input this heuristic finds in ``norm``: PGD with a bisection
+    on the radius, plus any ``seeds`` (other adversarial inputs), each shrunk along its ray
+    and per pixel. Returns the best by ``distance(·, norm)``."""
+    found = [s for s in seeds if s is not None]
+    radius_max = {"linf": 1.0, "l2": float(np.sqrt(center.size)), "l1": float(center.size)}[norm]
+    eps = {"linf": 0.02, "l2": 0.5, "l1": 2.0}[norm]
+    best = None
+    while eps <= radius_max and best is None:
+        best = pgd(network, center, norm, eps, label, target, margin, lo, hi)
+        if best is None:
+            eps *= 2
+    if best is not None:
+        found.append(best)
+        lo_e, hi_e = 0.0, eps
+        for _ in range(8):
+            mid = 0.5 * (lo_e + hi_e)
+            x = pgd(network, center, norm, mid, label, target, margin, lo, hi)
+            if x is not None:
+                hi_e = mid
+                found.append(x)
+            else:
+                lo_e = mid
+    if not found:
+        return None
+    refined = []
+    for x in found:
+        x = shrink_along_ray(network, x, center, label, target, margin)
+        if norm != "linf":
+            x = shrink_pixels(network, x, center, label, target, margin)
+        refined.append(x)
+    return min(refined, key=lambda x: distance(x, center, norm))
