@@ -22,9 +22,9 @@ $(STAMP_TEST): setup.cfg pyproject.toml | $(BIN)/python
 install: $(STAMP_DEMO)
 
 demo: $(STAMP_DEMO)
-	@mkdir -p demo-output
-	$(BIN)/verify info multiclass
 	$(BIN)/verify predict examples/images/digit-7.png --model multiclass
+	$(BIN)/verify min-adv-card examples/images/digit-7.png --model multiclass --out demo-output
+	@echo "demo: see demo-output/figure.png (original | changed pixels | adversarial) and demo-output/result.json"
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -q

@@ -94,3 +94,53 @@ def test_console_script_runs_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "verify.cli", "predict", str(tmp_path / "x.png")],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_min_adv_card_out_dir(capsys, tmp_path, bundled):
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "min-adv-card", str(EXAMPLES / "digit-7.png"), "--out", str(out))
+    assert code == 0 and "proven minimal" in err
+    result = json.loads((out / "result.json").read_text())
+    for key in ("task", "model", "backend", "status", "objective", "bound", "original_label",
+                "adversarial_label", "target", "time_s"):
+        assert key in result
+    assert result["status"] == "optimal" and result["task"] == "min-adv-card"
+    adv = np.load(out / "adversarial.npy")
+    assert adv.dtype == np.float32 and adv.shape == (28, 28, 1)
+    from verify.data import read_image
+    orig = read_image(EXAMPLES / "digit-7.png").reshape(28, 28, 1).astype(np.float32)
+    assert np.count_nonzero(adv != orig) == result["objective"]
+    assert (out / "adversarial.png").is_file() and (out / "figure.png").is_file()
+
+
+def test_min_adv_all_targets_json(capsys, tmp_path, bundled):
+    code, out, _ = run(capsys, "min-adv-linf", str(EXAMPLES / "digit-1.png"), "--model", "multiclass",
+                       "--all-targets", "--json", "--out", str(tmp_path))
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 9 and all(r["status"] == "optimal" for r in rows)
+    assert (tmp_path / "figure-target0.png").is_file() and (tmp_path / "adversarial-target9.npy").is_file()
+
+
+def test_min_adv_sum_alias_and_certify(capsys, tmp_path, bundled):
+    code, out, _ = run(capsys, "min-adv-sum", str(EXAMPLES / "digit-1.png"), "--model", "multiclass",
+                       "--json")
+    assert code == 0 and json.loads(out)["norm"] == "l2"
+    code, out, _ = run(capsys, "certify", str(EXAMPLES / "digit-7.png"), "--eps", "0.005", "--json")
+    assert code == 0 and json.loads(out)["status"] == "verified"
+    code, out, _ = run(capsys, "certify", str(EXAMPLES / "digit-7.png"), "--pixels", "20",
+                       "--out", str(tmp_path))
+    assert code == 0 and json.loads((tmp_path / "result.json").read_text())["status"] == "counterexample"
+    assert (tmp_path / "adversarial.npy").is_file()
+
+
+def test_min_adv_bad_input(capsys):
+    digit = str(EXAMPLES / "digit-7.png")
+    for argv, expected in [
+        (["min-adv-card", digit, "--target", "7"], "already predicts"),
+        (["min-adv-card", digit, "--target", "10"], "0..9"),
+        (["min-adv-l2", digit, "--backend", "highs"], "scip"),
+        (["min-adv-card", digit, "--backend", "nope"], "unknown backend"),
+        (["certify", digit], "exactly one budget"),
+    ]:
+        code, _, err = run(capsys, *argv)
+        assert code == 1 and expected in err and "Traceback" not in err, (argv, err)

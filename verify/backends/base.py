@@ -71,15 +71,19 @@ class Backend:
 
     def check(self, problem: Problem) -> None:
         """Raise :class:`BackendUnavailableError` if this backend cannot take ``problem``."""
+        self.check_kind(problem.kind)
+
+    def check_kind(self, kind: str) -> None:
+        """Raise :class:`BackendUnavailableError` unless installed and able to solve ``kind``."""
         if not self.available():
             raise BackendUnavailableError(
                 f"backend {self.name!r} is not installed ({self.install_hint})")
-        if problem.kind not in self.capabilities:
+        if kind not in self.capabilities:
             from . import backends_for
-            others = [b.name for b in backends_for(problem.kind)]
+            others = [b.name for b in backends_for(kind)]
             hint = f"use --backend {others[0]}" if others else "install pyscipopt (pip install verify[scip])"
             raise BackendUnavailableError(
-                f"backend {self.name!r} cannot solve {problem.kind.upper()} problems "
+                f"backend {self.name!r} cannot solve {kind.upper()} problems "
                 f"(it solves {', '.join(sorted(self.capabilities)).upper()}); {hint}"
                 + (f" (installed backends that can: {', '.join(others)})" if others else ""))
 

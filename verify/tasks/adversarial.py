@@ -71,6 +71,7 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
         target = int(target)
     backend_name = backend or ("scip" if norm == "l2" else "highs")
     solver = get_backend(backend_name)
+    solver.check_kind("miqp" if norm == "l2" else "milp")
     if pixel_levels is not None and (int(pixel_levels) != pixel_levels or pixel_levels < 2):
         raise InvalidInputError(f"pixel_levels must be an integer ≥ 2, got {pixel_levels}")
     return _solve(model, center, norm, label, target, solver, time_limit, margin, pixel_levels,

@@ -1,0 +1,56 @@
+"""Figures people look at instead of reading numbers (matplotlib, no display needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _image(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    side = int(round(np.sqrt(x.size)))
+    return x.reshape(side, side) if side * side == x.size else x.reshape(x.shape[0], -1)
+
+
+def adversarial_figure(result, path: str | Path) -> Path:
+    """original | changed pixels | adversarial, with labels and the distance in the title."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
+    name = lambda l: result.classes[l] if l is not None and l < len(result.classes) else l  # noqa: E731
+    orig = _image(result.image)
+    axes[0].imshow(orig, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"original: {name(result.original_label)}")
+    if result.adversarial is not None:
+        delta = _image(result.perturbation)
+        lim = max(float(np.abs(delta).max()), 1e-6)
+        im = axes[1].imshow(delta, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
+        axes[1].set_title(f"changed pixels: {int(np.count_nonzero(delta))}")
+        axes[2].imshow(_image(result.adversarial), cmap="gray", vmin=0, vmax=1)
+        axes[2].set_title(f"adversarial: {name(result.adversarial_label)}")
+    else:
+        for ax in axes[1:]:
+            ax.text(0.5, 0.5, "no adversarial\nexample", ha="center", va="center")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    unit = {"card": "pixels", "l1": "L1", "l2": "squared L2", "linf": "L∞"}[result.norm]
+    dist = "—" if result.objective is None else f"{result.objective:.6g}"
+    proof = "proven minimal" if result.minimal else f"{result.status}, bound {result.bound}"
+    target = "" if result.target is None else f", target {name(result.target)}"
+    fig.suptitle(f"{result.model}: min {unit} = {dist} ({proof}{target})", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,146 @@
+"""Robustness certificates: is there an adversarial example within a budget? Yes or no, fast.
+
+``certify`` answers in the cheapest way that settles it, and stops there:
+
+1. **attack** — greedy pixel changes (``pixels=k``) or projected gradient ascent (``eps``) in the
+   region; a hit, re-checked by the Keras model, is a ``counterexample``;
+2. **bounds** — interval → symbolic → LP bounds over the region; if they show no other label
+   can win, the image is ``verified`` without any MIP;
+3. **solver** — a feasibility MIP (the first feasible point ends the search) for L∞, L1 and
+   L0 budgets; for an L2 budget, the minimal squared-L2 MIQP with the budget ε² as cutoff.
+
+On a time limit the status is ``unknown``. The margin (default 1e-3) applies to
+counterexamples the solver finds; ``verified`` means no label change at all, with
+``margin`` as the numerical safety gap.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..attacks.search import distance, greedy_pixels, min_norm_search, pgd
+from ..backends import SolveOptions, Status, get_backend
+from ..bounds import compute_bounds
+from ..encodings.properties import DEFAULT_MARGIN, check_labels
+from ..encodings.query import build_query
+from ..errors import InvalidInputError
+from ..models import LoadedModel, load_model
+from ..regions import L0Ball, L1Ball, L2Ball, LinfBall, Region
+from ..results import CertifyResult, Outcome
+from .adversarial import _as_input, _repair, is_adversarial, snap
+
+#: Logit margin used when *proving* robustness: other labels must stay this far below.
+VERIFY_MARGIN = 1e-6
+
+
+def certify_region(center: np.ndarray, eps: float | None = None, norm: str = "linf",
+                   pixels: int | None = None) -> Region:
+    if (eps is None) == (pixels is None):
+        raise InvalidInputError("give exactly one budget: eps (with norm) or pixels")
+    if pixels is not None:
+        return L0Ball(center, pixels)
+    kinds = {"linf": LinfBall, "l1": L1Ball, "l2": L2Ball}
+    if norm not in kinds:
+        raise InvalidInputError(f"norm must be one of {', '.join(kinds)} (or give pixels=K), got {norm!r}")
+    return kinds[norm](center, eps)
+
+
+def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str = "linf",
+            pixels: int | None = None, target: int | None = None, backend: str | None = None,
+            time_limit: float | None = None, margin: float = DEFAULT_MARGIN,
+            threads: int | None = None) -> CertifyResult:
+    """Prove that no input within the budget changes the label, or find one that does.
+
+    Budget: ``eps`` in ``norm`` (``"linf"``, ``"l1"``, ``"l2"``: the plain Euclidean radius) or
+    ``pixels`` (at most that many changed pixels, each to any value). ``target``: only a change
+    to that label counts.
+    """
+    t0 = time.perf_counter()
+    model = load_model(model) if not isinstance(model, LoadedModel) else model
+    center = _as_input(model, image)
+    label = int(model.keras_labels(center)[0])
+    if target is not None:
+        check_labels(model.network.num_classes, label, target)
+    region = certify_region(center, eps, norm, pixels)
+    net = model.network.merged_affine()
+    backend_name = backend or ("scip" if pixels is None and norm == "l2" else "highs")
+    solver = get_backend(backend_name)
+    solver.check_kind("miqp" if pixels is None and norm == "l2" else "milp")
+    stats: dict = {}
+
+    def done(status, method, example=None):
+        adv_label = None
+        if example is not None:
+            ok, adv_label = is_adversarial(model, example, label, target)
+            if not ok:
+                example, status, method = None, Outcome.UNKNOWN, ""
+        return CertifyResult("certify", model.name, region.describe(), solver.name, status, method,
+                             label, adv_label, time.perf_counter() - t0,
+                             center.reshape(model.input_shape),
+                             None if example is None else example.reshape(model.input_shape),
+                             list(model.classes), stats)
+
+    # 1. a quick attack
+    lo, hi = region.lo, region.hi
+    l2 = pixels is None and norm == "l2"
+    if pixels is not None:
+        hit = greedy_pixels(net, center, label, target, margin, lo, hi, max_pixels=pixels)
+    else:
+        hit = pgd(net, center, norm, eps, label, target, margin, lo, hi, steps=100, restarts=2)
+    if hit is not None and _within(hit, center, region, eps, norm, pixels) \
+            and is_adversarial(model, hit, label, target)[0]:
+        return done(Outcome.COUNTEREXAMPLE, "attack", hit)
+    # 2. bounds over the region: do they already prove robustness?
+    bounds = compute_bounds(net, region)
+    stats["bounds"] = bounds.report()
+    query = build_query(net, center, None, target, label, region, margin=VERIFY_MARGIN, bounds=bounds)
+    if query.property.proven_infeasible:
+        return done(Outcome.VERIFIED, "bounds")
+    # 2b. a thorough search before any solver call
+    if pixels is None:
+        greedy = greedy_pixels(net, center, label, target, margin, lo, hi)
+        best = min_norm_search(net, center, norm, label, target, margin, lo, hi, seeds=[greedy])
+        if best is not None and _within(best, center, region, eps, norm, pixels) \
+                and is_adversarial(model, best, label, target)[0]:
+            return done(Outcome.COUNTEREXAMPLE, "attack", best)
+    budget = eps * eps * (1 + 1e-9) if l2 else None
+    # 3. exact solve: a counterexample with the usual margin first; if there is none, prove
+    #    robustness with the tiny verification margin (the band between is reported unknown)
+    for phase_margin in (margin, VERIFY_MARGIN):
+        query = build_query(net, center, "l2" if l2 else None, target, label, region,
+                            margin=phase_margin, bounds=bounds)
+        stats["problem"] = query.problem.summary()
+        if query.property.proven_infeasible:
+            if phase_margin == VERIFY_MARGIN:
+                return done(Outcome.VERIFIED, "bounds" if "solver_status" not in stats else "solver")
+            continue
+        remaining = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
+        res = solver.solve(query.problem, SolveOptions(time_limit=remaining, threads=threads, cutoff=budget))
+        stats["solver_status"] = res.status
+        if res.x is not None and (not l2 or res.objective <= budget):
+            candidate = snap(query.decode(res.x), center, None)
+            if not is_adversarial(model, candidate, label, target)[0]:
+                candidate = _repair(model, candidate, center, label, target, None)
+                if candidate is not None and not _within(candidate, center, region, eps, norm, pixels):
+                    candidate = None
+            if candidate is not None:
+                return done(Outcome.COUNTEREXAMPLE, "solver", candidate)
+            return done(Outcome.UNKNOWN, "")     # only boundary points: undecided
+        proven_none = res.status in (Status.INFEASIBLE, Status.CUTOFF) or (
+            l2 and res.status == Status.OPTIMAL and res.objective > budget)
+        if not proven_none:
+            return done(Outcome.UNKNOWN, "")     # time limit
+        if phase_margin == VERIFY_MARGIN:
+            return done(Outcome.VERIFIED, "solver")
+    return done(Outcome.UNKNOWN, "")
+
+
+def _within(x, center, region, eps, norm, pixels) -> bool:
+    if np.any(x < region.lo - 1e-12) or np.any(x > region.hi + 1e-12):
+        return False
+    if pixels is not None:
+        return np.count_nonzero(x != center) <= pixels
+    budget = eps * eps if norm == "l2" else eps
+    return distance(x, center, norm) <= budget * (1 + 1e-9)
