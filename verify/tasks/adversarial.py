@@ -162,6 +162,9 @@ def _solve(model: LoadedModel, center, norm, label, target, solver, time_limit, 
 
     if d_ub is not None and norm == "card" and d_ub <= 1:
         return finish(Outcome.OPTIMAL, heuristic, 1.0, {"settled_by": "heuristic (one pixel)"})
+    if d_ub is not None and norm == "card":
+        return _card_descent(model, net, center, label, target, solver, time_limit, margin, levels,
+                             threads, base_region, bound_stages, heuristic, t0, stats, finish)
     region = _restricted_region(norm, center, d_ub, base_region) if d_ub is not None else base_region
     query = build_query(net, center, norm, target, label, region, margin, bound_stages,
                         pixel_levels=levels)
@@ -206,6 +209,48 @@ def _solve(model: LoadedModel, center, norm, label, target, solver, time_limit, 
     if proven and bound is not None and objective - bound <= rel_gap * max(abs(objective), 1e-12) + 1e-9:
         return finish(Outcome.OPTIMAL, best, bound)
     return finish(Outcome.TIME_LIMIT if res.status == Status.TIME_LIMIT else res.status, best, bound)
+
+
+def _card_descent(model, net, center, label, target, solver, time_limit, margin, levels, threads,
+                  base_region, bound_stages, best, t0, stats, finish):
+    """Minimal changed pixels by descent from a known example with ``k`` changes: ask the
+    solver for *any* adversarial example with at most ``k − 1`` changes (a feasibility MIP over
+    the smaller L0 region, with bounds computed for it). Infeasible proves ``k`` minimal;
+    a solution is pruned greedily and becomes the next ``k``."""
+    from ..attacks.search import prune_changes
+
+    k = int(distance(best, center, "card"))
+    proven_below = 1.0                     # 0 changes never flip the label
+    rounds = []
+    while True:
+        region = L0Ball(center, k - 1, base_region.lo, base_region.hi, base_region.free)
+        query = build_query(net, center, None, target, label, region, margin, bound_stages,
+                            pixel_levels=levels)
+        rounds.append({"k": k - 1, "bounds": query.bounds.report()})
+        stats.update({"region": region.describe(), "bounds": query.bounds.report(),
+                      "problem": query.problem.summary(), "descent": rounds})
+        if query.property.proven_infeasible:
+            return finish(Outcome.OPTIMAL, best, float(k), {"settled_by": "bounds"})
+        remaining = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
+        res = solver.solve(query.problem, SolveOptions(time_limit=remaining, threads=threads))
+        rounds[-1].update(status=res.status, time_s=round(res.time_s, 4))
+        stats.update({"solver_status": res.status, "settled_by": "solver",
+                      "solver_time_s": round(sum(r.get("time_s", 0) for r in rounds), 4)})
+        if res.status == Status.INFEASIBLE:
+            return finish(Outcome.OPTIMAL, best, float(k))
+        candidate = None
+        if res.x is not None:
+            candidate = snap(query.decode(res.x), center, levels)
+            if not is_adversarial(model, candidate, label, target)[0]:
+                candidate = _repair(model, candidate, center, label, target, levels)
+        if candidate is None or distance(candidate, center, "card") >= k:
+            return finish(Outcome.TIME_LIMIT, best, proven_below)
+        pruned = prune_changes(net, candidate, center, label, target, margin)
+        if is_adversarial(model, pruned, label, target)[0]:
+            candidate = pruned
+        best, k = candidate, int(distance(candidate, center, "card"))
+        if k <= 1:
+            return finish(Outcome.OPTIMAL, best, 1.0)
 
 
 def _repair(model, x, center, label, target, levels):
