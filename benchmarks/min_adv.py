@@ -29,7 +29,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,8 +60,6 @@ def record(rec: dict) -> None:
 
 
 def run(args) -> None:
-    import numpy as np
-
     from verify import load_model, min_adversarial
 
     omlt = None

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InvalidInputError, ModelLoadError, UnsupportedLayerError
+from .errors import ModelLoadError, UnsupportedLayerError
 from .network import Affine, Layer, MaxPool, Network, ReLU
 
 os.environ.setdefault("KERAS_BACKEND", "jax")

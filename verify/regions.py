@@ -108,32 +108,32 @@ class Box(Region):
     """Pixels independently in ``[lo, hi]`` (default: the full range [0, 1])."""
 
 
-class LinfBall(Region):
+class _Ball(Region):
+    """Base of the norm balls: the box ``center ± eps`` within [0, 1], plus the ball itself."""
+
+    norm_name = ""
+
+    def __init__(self, center, eps: float, free=None):
+        if eps < 0:
+            raise InvalidInputError(f"eps must be ≥ 0, got {eps}")
+        c = _as_flat(center)
+        super().__init__(c, c - eps, c + eps, free)
+        self.eps = float(eps)
+
+    def describe(self) -> str:
+        return f"{self.norm_name} ball ε={self.eps}"
+
+
+class LinfBall(_Ball):
     """The L∞ ball ``|x − c|∞ ≤ eps`` intersected with [0, 1]: a box."""
 
-    def __init__(self, center, eps: float, free=None):
-        if eps < 0:
-            raise InvalidInputError(f"eps must be ≥ 0, got {eps}")
-        c = _as_flat(center)
-        super().__init__(c, c - eps, c + eps, free)
-        self.eps = float(eps)
-
-    def describe(self) -> str:
-        return f"L∞ ball ε={self.eps}"
+    norm_name = "L∞"
 
 
-class L1Ball(Region):
+class L1Ball(_Ball):
     """``Σ|x_i − c_i| ≤ eps`` within the box. Exact bounds by a fractional knapsack."""
 
-    def __init__(self, center, eps: float, free=None):
-        if eps < 0:
-            raise InvalidInputError(f"eps must be ≥ 0, got {eps}")
-        c = _as_flat(center)
-        super().__init__(c, c - eps, c + eps, free)
-        self.eps = float(eps)
-
-    def describe(self) -> str:
-        return f"L1 ball ε={self.eps}"
+    norm_name = "L1"
 
     def linear_bounds(self, A, c=0.0):
         A = _dense(A)
@@ -170,7 +170,7 @@ def _knapsack(rate: np.ndarray, cap: np.ndarray, budget: float) -> np.ndarray:
     return (r * take).sum(axis=1)
 
 
-class L2Ball(Region):
+class L2Ball(_Ball):
     """``Σ(x_i − c_i)² ≤ eps²`` within the box.
 
     Linear bounds are sound but not exact (the ball's and the box's bounds, whichever is
@@ -179,16 +179,7 @@ class L2Ball(Region):
     """
 
     exact_in_mip = False
-
-    def __init__(self, center, eps: float, free=None):
-        if eps < 0:
-            raise InvalidInputError(f"eps must be ≥ 0, got {eps}")
-        c = _as_flat(center)
-        super().__init__(c, c - eps, c + eps, free)
-        self.eps = float(eps)
-
-    def describe(self) -> str:
-        return f"L2 ball ε={self.eps}"
+    norm_name = "L2"
 
     def linear_bounds(self, A, c=0.0):
         box_lo, box_hi = self._box_bounds(A, c)

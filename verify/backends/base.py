@@ -6,6 +6,7 @@ is installed without importing the solver (:meth:`Backend.available`), and turns
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from dataclasses import dataclass, field
 
@@ -92,4 +93,15 @@ class Backend:
         return self._solve(problem, options or SolveOptions())
 
     def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
-        raise NotImplementedError
+        raise NotImplementedError(f"backend {self.name!r} implements no _solve")
+
+    def _settle_unbounded_or_infeasible(self, problem: Problem, options: SolveOptions):
+        """``(status, bound)`` when the solver could not tell infeasible from unbounded:
+        solve the zero-objective feasibility problem to decide."""
+        feasibility = dataclasses.replace(problem, c=np.zeros_like(problem.c), P=None, offset=0.0)
+        sub = self._solve(feasibility, dataclasses.replace(options, cutoff=None))
+        if sub.status == Status.OPTIMAL:
+            return Status.UNBOUNDED, -np.inf
+        if sub.status == Status.INFEASIBLE:
+            return Status.INFEASIBLE, None
+        return Status.ERROR, None

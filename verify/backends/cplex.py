@@ -12,7 +12,6 @@ constraints (error 1016, raised when ``solve`` is called): that becomes a
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -185,12 +184,9 @@ class CplexBackend(Backend):
         elif code in (S.unbounded, S.MIP_unbounded):
             status, bound = Status.UNBOUNDED, -np.inf
         elif code in (S.infeasible_or_unbounded, S.MIP_infeasible_or_unbounded):
-            feas = dataclasses.replace(problem, c=np.zeros_like(problem.c), P=None, offset=0.0)
-            sub = self._solve(feas, dataclasses.replace(options, cutoff=None))
-            if sub.status == Status.OPTIMAL:
-                status, bound = Status.UNBOUNDED, -np.inf
-            else:
-                status, bound, x, objective = Status.INFEASIBLE, None, None, None
+            status, bound = self._settle_unbounded_or_infeasible(problem, options)
+            if status != Status.UNBOUNDED:
+                x = objective = None
             message = f"{status} (CPLEX: infeasible or unbounded; a feasibility solve settled it)"
         elif code in (S.abort_obj_limit, S.abort_primal_obj_limit, S.abort_dual_obj_limit):
             status = Status.CUTOFF

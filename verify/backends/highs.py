@@ -10,7 +10,6 @@ other code (LP-based bound tightening, ...) can re-solve it with changed costs o
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -182,10 +181,9 @@ class HighsBackend(Backend):
         elif ms == S.kUnbounded:
             status, bound = Status.UNBOUNDED, -np.inf
         elif ms == S.kUnboundedOrInfeasible:
-            status = self._infeasible_or_unbounded(problem, options)
-            bound = -np.inf if status == Status.UNBOUNDED else None
+            status, bound = self._settle_unbounded_or_infeasible(problem, options)
             message = f"{status} (HiGHS: unbounded or infeasible; a feasibility solve settled it)"
-            if status == Status.INFEASIBLE:
+            if status != Status.UNBOUNDED:
                 x = objective = None
         elif ms == S.kTimeLimit:
             status = Status.TIME_LIMIT
@@ -206,13 +204,3 @@ class HighsBackend(Backend):
             bound = None  # an unfinished LP/QP has no proven bound here
         return SolveResult(status=status, backend=self.name, x=x, objective=objective,
                            bound=bound, time_s=elapsed, message=message, extra=extra)
-
-    def _infeasible_or_unbounded(self, problem: Problem, options: SolveOptions) -> str:
-        """Tell infeasible from unbounded by solving the zero-objective feasibility problem."""
-        feas = dataclasses.replace(problem, c=np.zeros_like(problem.c), P=None, offset=0.0)
-        sub = self._solve(feas, dataclasses.replace(options, cutoff=None))
-        if sub.status == Status.OPTIMAL:
-            return Status.UNBOUNDED
-        if sub.status == Status.INFEASIBLE:
-            return Status.INFEASIBLE
-        return Status.ERROR

@@ -7,7 +7,6 @@ in a few tens of milliseconds.
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import logging
 import time
@@ -238,12 +237,9 @@ class PyomoBackend(Backend):
         elif tc == "unbounded":
             status, bound = Status.UNBOUNDED, -np.inf
         elif tc == "infeasibleOrUnbounded":
-            feas = dataclasses.replace(problem, c=np.zeros_like(problem.c), P=None, offset=0.0)
-            sub = self._solve(feas, dataclasses.replace(options, cutoff=None))
-            if sub.status == Status.OPTIMAL:
-                status, bound = Status.UNBOUNDED, -np.inf
-            else:
-                status, bound, x, objective = Status.INFEASIBLE, None, None, None
+            status, bound = self._settle_unbounded_or_infeasible(problem, options)
+            if status != Status.UNBOUNDED:
+                x = objective = None
             message = f"{status} (solver: infeasible or unbounded; a feasibility solve settled it)"
         elif tc == "maxTimeLimit":
             status = Status.TIME_LIMIT

@@ -7,7 +7,6 @@ epigraph: a free variable ``t`` with objective coefficient 1 and the nonlinear c
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -129,12 +128,9 @@ class ScipBackend(Backend):
         elif scip_status == "unbounded":
             status, bound = Status.UNBOUNDED, -np.inf
         elif scip_status == "inforunbd":
-            feas = dataclasses.replace(problem, c=np.zeros_like(problem.c), P=None, offset=0.0)
-            sub = self._solve(feas, dataclasses.replace(options, cutoff=None))
-            if sub.status == Status.OPTIMAL:
-                status, bound = Status.UNBOUNDED, -np.inf
-            else:
-                status, bound, x, objective = Status.INFEASIBLE, None, None, None
+            status, bound = self._settle_unbounded_or_infeasible(problem, options)
+            if status != Status.UNBOUNDED:
+                x = objective = None
             message = f"{status} (SCIP: infeasible or unbounded; a feasibility solve settled it)"
         elif scip_status == "timelimit":
             status = Status.TIME_LIMIT

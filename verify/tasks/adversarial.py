@@ -5,8 +5,9 @@ How one query is answered (DESIGN.md, "what makes exact solving fast"):
 1. **Heuristic upper bound.** Greedy pixel changes (card) and projected-gradient searches
    with line search (L1/L2/L∞) find an adversarial example at distance ``d_ub``.
 2. **Region restricted to it.** The optimum lies within ``d_ub``, so bounds are computed on
-   that region only: at most ``d_ub − 1`` changed pixels for card (so an infeasible MIP *proves*
-   the heuristic optimal), the L∞/L1/L2 ball of radius ``d_ub`` otherwise.
+   that region only. Card descends: a feasibility MIP over "at most ``d_ub − 1`` changed
+   pixels" — infeasible *proves* ``d_ub`` minimal, a solution is pruned and becomes the new
+   ``d_ub``. L1/L2/L∞ solve over the ball of radius ``d_ub`` with ``d_ub`` as cutoff.
 3. **Bounds, progressively** (interval → symbolic → LP); stable ReLUs get no binary.
 4. **MIP/MIQP** with the heuristic's distance as cutoff.
 5. **Validation.** The answer is re-checked by the Keras model in float32; pixels the solver
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..attacks.search import distance, greedy_pixels, min_norm_search
 from ..backends import SolveOptions, Status, get_backend
-from ..bounds import STAGES, compute_bounds
+from ..bounds import STAGES
 from ..encodings.objectives import normalise_norm
 from ..encodings.properties import DEFAULT_MARGIN, check_labels
 from ..encodings.query import build_query
@@ -131,9 +132,8 @@ def _heuristic(model, net, center, norm, label, target, margin, region, levels):
 
 
 def _restricted_region(norm: str, center, d_ub: float, base: Region) -> Region:
+    """The ball of radius ``d_ub`` (L2: √d_ub) around ``center`` within ``base``."""
     free = base.free
-    if norm == "card":
-        return L0Ball(center, int(round(d_ub)) - 1, base.lo, base.hi, free)
     if norm == "linf":
         region = LinfBall(center, d_ub, free)
     elif norm == "l1":
