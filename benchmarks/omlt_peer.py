@@ -28,8 +28,10 @@ Formulation, so that the benchmark can cite it:
   ``time_limit`` as given, ``mip_rel_gap`` 1e-6 (the ``verify`` HiGHS backend's default).
 
 >>> import keras
+>>> from verify.data import test_digits
 >>> model = keras.models.load_model("verify/assets/models/multiclass.keras")
->>> r = omlt_min_adversarial(model, image, norm="l1", label=7)
+>>> image = test_digits(1)[0][0]                     # a test digit the model labels 8
+>>> r = omlt_min_adversarial(model, image, norm="l1", label=8)
 >>> r["status"], r["objective"], r["time_s"]
 """
 from __future__ import annotations
@@ -74,7 +76,7 @@ def dense_weights(keras_model) -> list[tuple[np.ndarray, np.ndarray, str]]:
     if layers[0][0].shape[0] != NUM_PIXELS:
         raise ValueError(f"the first Dense layer takes {layers[0][0].shape[0]} inputs, "
                          f"not {NUM_PIXELS}")
-    for W, _, act in layers[:-1]:
+    for _, _, act in layers[:-1]:
         if act != "relu":
             raise ValueError(f"hidden Dense layers must use ReLU, found {act!r}")
     if layers[-1][2] not in OUTPUT_ACTIVATIONS:

@@ -139,6 +139,12 @@ class Network:
         """Logits for a batch (or one input): shape (batch, num_outputs), float64."""
         return self.forward_all(x)[-1]
 
+    def forward_from(self, k: int, values: np.ndarray) -> np.ndarray:
+        """Logits given the (batch of) inputs ``values`` to ``layers[k]``."""
+        for layer in self.layers[k:]:
+            values = layer.forward(values)
+        return values
+
     def forward_all(self, x: np.ndarray) -> list[np.ndarray]:
         """The input followed by every layer's output, each of shape (batch, size)."""
         values = [self.flatten_input(x)]

@@ -27,24 +27,41 @@ def distance(x: np.ndarray, center: np.ndarray, norm: str) -> float:
 def greedy_pixels(network: Network, center: np.ndarray, label: int, target: int | None,
                   margin: float, lo: np.ndarray, hi: np.ndarray, max_pixels: int = 100) -> np.ndarray | None:
     """Change one pixel at a time (to its box end that raises the margin most, by exact forward
-    passes over all candidates), then drop every change that is not needed."""
+    passes over all candidates), then drop every change that is not needed.
+
+    A one-pixel change moves the first affine layer's output by a multiple of one weight
+    column, so candidates are scored by that rank-one update and the remaining layers only."""
+    from ..network import Affine
+    from .gradients import margin_coefficients
+
+    first = network.layers[0] if network.layers and isinstance(network.layers[0], Affine) else None
+    W = first.dense_weight() if first is not None else None
+
+    def candidate_margins(x, cand):
+        values = np.concatenate([lo[cand], hi[cand]])
+        cols = np.tile(cand, 2)
+        if W is None:
+            batch = np.repeat(x[None], cols.size, axis=0)
+            batch[np.arange(cols.size), cols] = values
+            logits = network.forward(batch)
+        else:
+            base = first.forward(x[None])[0]
+            pre = base[None, :] + (values - x[cols])[:, None] * W[:, cols].T
+            logits = network.forward_from(1, pre)
+        return np.sum(margin_coefficients(logits, label, target) * logits, axis=1), cols, values
+
     x = center.copy()
     free = np.flatnonzero(hi > lo)
     for _ in range(max_pixels):
-        current = margins(network, x, label, target)[0]
-        if current >= margin:
+        if margins(network, x, label, target)[0] >= margin:
             break
         cand = free[x[free] == center[free]]
         if cand.size == 0:
             return None
-        batch = np.repeat(x[None], 2 * cand.size, axis=0)
-        rows = np.arange(2 * cand.size)
-        batch[rows, np.tile(cand, 2)] = np.concatenate([lo[cand], hi[cand]])
-        best = int(np.argmax(margins(network, batch, label, target)))
-        x = batch[best]
-    else:
-        if margins(network, x, label, target)[0] < margin:
-            return None
+        scores, cols, values = candidate_margins(x, cand)
+        best = int(np.argmax(scores))
+        x = x.copy()
+        x[cols[best]] = values[best]
     if margins(network, x, label, target)[0] < margin:
         return None
     return prune_changes(network, x, center, label, target, margin)

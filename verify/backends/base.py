@@ -35,6 +35,9 @@ class SolveOptions:
     rel_gap: float = 1e-6             # relative MIP gap at which a solution counts as optimal
     verbose: bool = False
     cutoff: float | None = None       # only solutions with objective < cutoff are wanted
+    #: False when a good solution is already known and the solve is mainly a proof (e.g.
+    #: "no adversarial example with fewer changes"): primal heuristics are then wasted work.
+    primal_heuristics: bool = True
 
 
 @dataclass

@@ -79,6 +79,9 @@ class CplexBackend(Backend):
             params.threads.set(int(options.threads))
         if options.rel_gap is not None:
             params.mip.tolerances.mipgap.set(float(options.rel_gap))
+        if not options.primal_heuristics:
+            params.mip.strategy.heuristicfreq.set(-1)
+            params.mip.strategy.rinsheur.set(-1)
         if options.cutoff is not None and problem.num_integer:
             params.mip.tolerances.uppercutoff.set(float(options.cutoff))
 

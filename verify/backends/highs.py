@@ -113,6 +113,19 @@ def configure_highs(h, options: SolveOptions, mip: bool = True) -> None:
     if options.threads is not None:
         prepare_highs_scheduler(options.threads)
         h.setOptionValue("threads", int(options.threads))
+    if not options.primal_heuristics:
+        for name, value in HEURISTICS_OFF.items():
+            h.setOptionValue(name, value)
+
+
+#: HiGHS options that switch its primal heuristics off (measured: the proof that no
+#: adversarial example with fewer changed pixels exists runs about 3x faster without them).
+HEURISTICS_OFF = {
+    "mip_heuristic_effort": 0.0, "mip_heuristic_run_feasibility_jump": False,
+    "mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
+    "mip_heuristic_run_root_reduced_cost": False, "mip_heuristic_run_zi_round": False,
+    "mip_heuristic_run_shifting": False,
+}
 
 
 class HighsBackend(Backend):

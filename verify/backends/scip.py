@@ -59,6 +59,10 @@ class ScipBackend(Backend):
             model.setParam("limits/time", float(max(options.time_limit, 0.0)))
         if options.rel_gap is not None:
             model.setParam("limits/gap", float(options.rel_gap))
+        if not options.primal_heuristics:
+            from pyscipopt import SCIP_PARAMSETTING
+
+            model.setHeuristics(SCIP_PARAMSETTING.OFF)
 
         integ = np.asarray(problem.integrality, dtype=bool)
         lbs = [_finite(v) for v in problem.lb.tolist()]

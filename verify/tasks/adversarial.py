@@ -232,7 +232,8 @@ def _card_descent(model, net, center, label, target, solver, time_limit, margin,
         if query.property.proven_infeasible:
             return finish(Outcome.OPTIMAL, best, float(k), {"settled_by": "bounds"})
         remaining = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
-        res = solver.solve(query.problem, SolveOptions(time_limit=remaining, threads=threads))
+        res = solver.solve(query.problem, SolveOptions(time_limit=remaining, threads=threads,
+                                                       primal_heuristics=False))
         rounds[-1].update(status=res.status, time_s=round(res.time_s, 4))
         stats.update({"solver_status": res.status, "settled_by": "solver",
                       "solver_time_s": round(sum(r.get("time_s", 0) for r in rounds), 4)})
