@@ -43,14 +43,14 @@ CONFIGS = {
 LOG = RESULTS / "min_adv.jsonl"
 
 
-def digits_for(model_name: str, count: int):
+def digits_for(model_name: str, count: int, start: int = 0):
     from verify.data import test_digits
 
     x, y = test_digits()
     if model_name == "twoclass":
         keep = (y == 1) | (y == 3)
         x, y = x[keep], y[keep]
-    return x[:count], list(range(count))
+    return x[start:count], list(range(start, count))
 
 
 def record(rec: dict) -> None:
@@ -62,6 +62,12 @@ def record(rec: dict) -> None:
 def run(args) -> None:
     from verify import load_model, min_adversarial
 
+    done_keys = set()
+    if args.resume and LOG.is_file():
+        for line in LOG.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done_keys.add((r["model"], r["norm"], r["digit"], r["target"]))
     omlt = None
     if args.omlt_queries:
         try:
@@ -70,7 +76,7 @@ def run(args) -> None:
             print(f"OMLT peer unavailable ({exc}); skipping it", file=sys.stderr)
     for name in args.models:
         model = load_model(name)
-        images, ids = digits_for(name, args.digits)
+        images, ids = digits_for(name, args.digits, args.start)
         for norm, target in CONFIGS[name]:
             if args.norms and norm not in args.norms:
                 continue
@@ -79,6 +85,9 @@ def run(args) -> None:
                 label = model.label(image)
                 targets = [t for t in range(model.network.num_classes) if t != label] if target == "all" else [None]
                 for t in targets:
+                    if (name, norm, idx, t) in done_keys:
+                        done += 1
+                        continue
                     r = min_adversarial(model, image, norm=norm, target=t, time_limit=args.time_limit,
                                         threads=1)
                     rec = {"model": name, "norm": norm, "every_target": target == "all", "digit": idx,
@@ -166,10 +175,14 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--norms", nargs="+", default=None, help="only these norms")
     ap.add_argument("--digits", type=int, default=20)
+    ap.add_argument("--start", type=int, default=0,
+                    help="first digit index (to split one configuration across processes)")
     ap.add_argument("--time-limit", type=float, default=300.0, help="per query (s)")
     ap.add_argument("--seed-queries", type=int, default=5, help="queries per config also run seed-style")
     ap.add_argument("--seed-time-limit", type=float, default=120.0)
     ap.add_argument("--omlt-queries", type=int, default=3, help="queries per config also run via OMLT")
+    ap.add_argument("--resume", action="store_true",
+                    help="skip queries already recorded in results/min_adv.jsonl")
     ap.add_argument("--report", action="store_true", help="only write the table from the records")
     args = ap.parse_args()
     if not args.report:

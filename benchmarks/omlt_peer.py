@@ -26,6 +26,8 @@ Formulation, so that the benchmark can cite it:
   label 0: ``z ≥ margin``.
 * Solver: ``pyo.SolverFactory("appsi_highs")`` (HiGHS through Pyomo's APPSI interface),
   ``time_limit`` as given, ``mip_rel_gap`` 1e-6 (the ``verify`` HiGHS backend's default).
+  ``build_s`` is the OMLT/Pyomo model build; ``solve_s`` includes APPSI's translation of the
+  Pyomo model to HiGHS, so ``time_s`` can exceed ``time_limit`` by a second or so.
 
 >>> import keras
 >>> from verify.data import test_digits

@@ -144,3 +144,9 @@ def test_min_adv_bad_input(capsys):
     ]:
         code, _, err = run(capsys, *argv)
         assert code == 1 and expected in err and "Traceback" not in err, (argv, err)
+
+
+def test_min_adv_on_cnn(capsys, bundled):
+    code, out, _ = run(capsys, "min-adv-linf", str(EXAMPLES / "digit-4.png"), "--model", "cnn", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["status"] == "optimal" and result["model"] == "cnn"

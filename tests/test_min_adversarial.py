@@ -47,8 +47,7 @@ def test_untargeted_matches_brute_force(tiny, norm, backend):
             assert model.keras_labels(got.adversarial)[0] != label
 
 
-@pytest.mark.parametrize("norm,backend", [("card", "highs"), ("l1", "scip"), ("linf", "highs"),
-                                          ("l2", "scip"), ("card", "cplex"), ("l2", "cplex")])
+@pytest.mark.parametrize("norm,backend", CASES)
 def test_targeted_matches_brute_force(tiny, norm, backend):
     if not get_backend(backend).available():
         pytest.skip(f"backend {backend} not installed")
@@ -158,3 +157,18 @@ def test_missing_and_size_capped_solvers(bundled, digits):
         with pytest.raises(ProblemTooLargeError, match="1000"):
             min_adversarial(bundled["cnn"], digits[0][2], norm="linf", backend="cplex",
                             use_heuristic=False)
+
+
+@pytest.mark.parametrize("norm", ["card", "linf"])
+def test_time_limit_returns_best_example_and_proven_bound(bundled, digits, norm):
+    """With no time for the solver, the answer is the heuristic's example, labelled time_limit,
+    with a proven lower bound that is not above it — never called minimal."""
+    model = bundled["multiclass-large"]
+    x = digits[0][2]
+    r = min_adversarial(model, x, norm=norm, time_limit=1e-3)
+    assert r.status in ("time_limit", "optimal")
+    if r.status == "time_limit":
+        assert not r.minimal and r.adversarial is not None
+        assert model.keras_labels(r.adversarial)[0] != r.original_label
+        assert r.bound is None or r.bound <= r.objective
+        assert r.to_dict()["minimal"] is False
