@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,7 +63,7 @@ class SolveResult:
         return self.x is not None
 
 
-class Backend:
+class Backend(ABC):
     """Base class: subclasses set the class attributes and implement :meth:`_solve`."""
 
     name: str = ""
@@ -95,8 +96,9 @@ class Backend:
         self.check(problem)
         return self._solve(problem, options or SolveOptions())
 
+    @abstractmethod
     def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
-        raise NotImplementedError(f"backend {self.name!r} implements no _solve")
+        """Solve a problem this backend is known to accept (see :meth:`check`)."""
 
     def _settle_unbounded_or_infeasible(self, problem: Problem, options: SolveOptions):
         """``(status, bound)`` when the solver could not tell infeasible from unbounded:
