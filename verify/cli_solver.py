@@ -35,20 +35,11 @@ def cmd_backends(args) -> int:
 
 def region_from_args(args, center):
     """The input region given by --eps/--norm or --pixels (default: the full box)."""
-    from .errors import InvalidInputError
-    from .regions import Box, L0Ball, L1Ball, L2Ball, LinfBall
+    from .regions import Box, budget_region
 
-    if getattr(args, "pixels", None) is not None:
-        if args.eps is not None:
-            raise InvalidInputError("give either --pixels K or --eps E, not both")
-        return L0Ball(center, args.pixels)
-    if args.eps is None:
+    if args.eps is None and getattr(args, "pixels", None) is None:
         return Box(center)
-    kinds = {"linf": LinfBall, "l1": L1Ball, "l2": L2Ball}
-    norm = (args.norm or "linf").lower()
-    if norm not in kinds:
-        raise InvalidInputError(f"--norm must be one of {', '.join(kinds)} with --eps (use --pixels K for L0)")
-    return kinds[norm](center, args.eps)
+    return budget_region(center, args.eps, (args.norm or "linf").lower(), getattr(args, "pixels", None))
 
 
 def add_region_args(p: argparse.ArgumentParser) -> None:

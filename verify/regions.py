@@ -241,6 +241,20 @@ def _top_k_sum(gains: np.ndarray, k: int) -> np.ndarray:
     return np.partition(gains, gains.shape[1] - k, axis=1)[:, -k:].sum(axis=1)
 
 
+def budget_region(center, eps: float | None = None, norm: str = "linf",
+                  pixels: int | None = None) -> Region:
+    """The region of a robustness budget: ``eps`` in ``norm`` (``linf``, ``l1``, ``l2``) or at
+    most ``pixels`` changed pixels. Exactly one budget must be given."""
+    if (eps is None) == (pixels is None):
+        raise InvalidInputError("give exactly one budget: eps (with norm) or pixels")
+    if pixels is not None:
+        return L0Ball(center, pixels)
+    kinds = {"linf": LinfBall, "l1": L1Ball, "l2": L2Ball}
+    if norm not in kinds:
+        raise InvalidInputError(f"norm must be one of {', '.join(kinds)} (or give pixels=K), got {norm!r}")
+    return kinds[norm](center, eps)
+
+
 # -- shared encodings of |x − c| and [x ≠ c], used by regions and objectives ----------------
 
 def add_abs_deviation(builder, cols: np.ndarray, center: np.ndarray, name: str | None) -> np.ndarray:

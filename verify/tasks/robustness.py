@@ -25,26 +25,13 @@ from ..backends import SolveOptions, Status, get_backend
 from ..bounds import compute_bounds
 from ..encodings.properties import DEFAULT_MARGIN, check_labels
 from ..encodings.query import build_query
-from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
-from ..regions import L0Ball, L1Ball, L2Ball, LinfBall, Region
+from ..regions import budget_region
 from ..results import CertifyResult, Outcome
 from .adversarial import _as_input, _repair, is_adversarial, snap
 
 #: Logit margin used when *proving* robustness: other labels must stay this far below.
 VERIFY_MARGIN = 1e-6
-
-
-def certify_region(center: np.ndarray, eps: float | None = None, norm: str = "linf",
-                   pixels: int | None = None) -> Region:
-    if (eps is None) == (pixels is None):
-        raise InvalidInputError("give exactly one budget: eps (with norm) or pixels")
-    if pixels is not None:
-        return L0Ball(center, pixels)
-    kinds = {"linf": LinfBall, "l1": L1Ball, "l2": L2Ball}
-    if norm not in kinds:
-        raise InvalidInputError(f"norm must be one of {', '.join(kinds)} (or give pixels=K), got {norm!r}")
-    return kinds[norm](center, eps)
 
 
 def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str = "linf",
@@ -63,7 +50,7 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     label = int(model.keras_labels(center)[0])
     if target is not None:
         check_labels(model.network.num_classes, label, target)
-    region = certify_region(center, eps, norm, pixels)
+    region = budget_region(center, eps, norm, pixels)
     net = model.network.merged_affine()
     backend_name = backend or ("scip" if pixels is None and norm == "l2" else "highs")
     solver = get_backend(backend_name)
