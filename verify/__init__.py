@@ -26,7 +26,8 @@ __all__ = ["VerifyError", "InvalidInputError", "ModelLoadError", "UnsupportedLay
 from .models import LoadedModel, bundled_models, load_model  # noqa: E402
 from .results import AdversarialResult, CertifyResult  # noqa: E402
 from .tasks.adversarial import min_adversarial  # noqa: E402
+from .tasks.explain import ExplanationResult, explain  # noqa: E402
 from .tasks.robustness import certify  # noqa: E402
 
 __all__ += ["load_model", "bundled_models", "LoadedModel", "min_adversarial", "certify",
-            "AdversarialResult", "CertifyResult"]
+            "explain", "AdversarialResult", "CertifyResult", "ExplanationResult"]

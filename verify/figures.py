@@ -54,3 +54,38 @@ def adversarial_figure(result, path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def explanation_figure(result, path: str | Path) -> Path:
+    """original | the explanation's pixels (their values) on a contrasting background."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.6))
+    name = result.classes[result.original_label] if result.original_label < len(result.classes) \
+        else result.original_label
+    orig = _image(result.image)
+    mask = _image(result.mask.astype(np.float64)) > 0.5
+    axes[0].imshow(orig, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"original: {name}")
+    rgb = np.empty(orig.shape + (3,))
+    rgb[...] = (0.85, 0.35, 0.1)                  # free pixels: orange background
+    rgb[mask] = np.repeat(orig[mask][:, None], 3, axis=1)
+    axes[1].imshow(rgb, interpolation="nearest")
+    axes[1].set_title(f"explanation: {result.size} pixels")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    rng = "free over [0, 1]" if result.eps is None else f"free within ±{result.eps:g}"
+    proof = "subset-minimal (proven)" if result.minimal else f"not proven minimal: {result.status}"
+    extra = ""
+    if result.minimum is not None:
+        m = result.minimum
+        extra = f"\nminimum: {m['size']}" + (" (proven)" if m["status"] == "minimum"
+                                             else f", lower bound {m['lower_bound']}")
+    fig.suptitle(f"{result.model}: pixels that force '{name}' (others {rng}); {proof}{extra}",
+                 fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

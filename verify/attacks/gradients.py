@@ -47,6 +47,14 @@ def margin_and_gradient(network: Network, x: np.ndarray, label: int,
     """Margins of a batch and their gradients with respect to the (flat) inputs."""
     values = network.forward_all(x)
     coef = margin_coefficients(values[-1], label, target)
+    return logit_form_and_gradient(network, values, coef)
+
+
+def logit_form_and_gradient(network: Network, values: list[np.ndarray], coef: np.ndarray
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """``coef · logits`` per input of a batch and its gradient, given ``values`` from
+    :meth:`Network.forward_all` (``coef``: one row per input, or one row for all)."""
+    coef = np.broadcast_to(coef, values[-1].shape)
     grad = coef
     for layer, inp in zip(reversed(network.layers), reversed(values[:-1])):
         if isinstance(layer, Affine):

@@ -24,32 +24,37 @@ def distance(x: np.ndarray, center: np.ndarray, norm: str) -> float:
     return float(np.abs(d).max(initial=0.0))
 
 
-def greedy_pixels(network: Network, center: np.ndarray, label: int, target: int | None,
-                  margin: float, lo: np.ndarray, hi: np.ndarray, max_pixels: int = 100) -> np.ndarray | None:
-    """Change one pixel at a time (to its box end that raises the margin most, by exact forward
-    passes over all candidates), then drop every change that is not needed.
+def single_pixel_moves(network: Network, x: np.ndarray, cand: np.ndarray, lo: np.ndarray,
+                       hi: np.ndarray, label: int, target: int | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Margins of ``x`` with one pixel of ``cand`` moved to its box end, for every pixel and
+    both ends at once. Returns ``(margins, pixels, values)``, each of length ``2·len(cand)``.
 
     A one-pixel change moves the first affine layer's output by a multiple of one weight
-    column, so candidates are scored by that rank-one update and the remaining layers only."""
+    column, so a dense first layer costs a rank-one update per candidate, not a forward pass."""
     from ..network import Affine
     from .gradients import margin_coefficients
 
+    cand = np.asarray(cand, dtype=np.int64)
+    values = np.concatenate([lo[cand], hi[cand]])
+    cols = np.tile(cand, 2)
     first = network.layers[0] if network.layers and isinstance(network.layers[0], Affine) else None
-    W = first.dense_weight() if first is not None else None
+    if first is None:
+        batch = np.repeat(x[None], cols.size, axis=0)
+        batch[np.arange(cols.size), cols] = values
+        logits = network.forward(batch)
+    else:
+        base = first.forward(x[None])[0]
+        pre = base[None, :] + (values - x[cols])[:, None] * first.dense_weight()[:, cols].T
+        logits = network.forward_from(1, pre)
+    return np.sum(margin_coefficients(logits, label, target) * logits, axis=1), cols, values
 
-    def candidate_margins(x, cand):
-        values = np.concatenate([lo[cand], hi[cand]])
-        cols = np.tile(cand, 2)
-        if W is None:
-            batch = np.repeat(x[None], cols.size, axis=0)
-            batch[np.arange(cols.size), cols] = values
-            logits = network.forward(batch)
-        else:
-            base = first.forward(x[None])[0]
-            pre = base[None, :] + (values - x[cols])[:, None] * W[:, cols].T
-            logits = network.forward_from(1, pre)
-        return np.sum(margin_coefficients(logits, label, target) * logits, axis=1), cols, values
 
+def greedy_pixels(network: Network, center: np.ndarray, label: int, target: int | None,
+                  margin: float, lo: np.ndarray, hi: np.ndarray, max_pixels: int = 100) -> np.ndarray | None:
+    """Change one pixel at a time (to its box end that raises the margin most, by exact forward
+    passes over all candidates, see :func:`single_pixel_moves`), then drop every change that
+    is not needed."""
     x = center.copy()
     free = np.flatnonzero(hi > lo)
     for _ in range(max_pixels):
@@ -58,7 +63,7 @@ def greedy_pixels(network: Network, center: np.ndarray, label: int, target: int 
         cand = free[x[free] == center[free]]
         if cand.size == 0:
             return None
-        scores, cols, values = candidate_margins(x, cand)
+        scores, cols, values = single_pixel_moves(network, x, cand, lo, hi, label, target)
         best = int(np.argmax(scores))
         x = x.copy()
         x[cols[best]] = values[best]

@@ -39,18 +39,54 @@ class PropertyEncoding:
     proven_infeasible: bool
 
 
-def difference_bounds(enc: NetworkEncoding, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of ``spec @ logits`` by back-substitution (tighter than logit intervals)."""
+def difference_bounds(network, region, bounds, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of ``spec @ logits`` over ``region`` by back-substitution (tighter than logit
+    intervals)."""
     from ..bounds import back_substitute
     from ..network import Affine
 
-    net, bounds = enc.network, enc.bounds
-    last = len(net.layers) - 1
-    if isinstance(net.layers[last], Affine):
-        return back_substitute(net, enc.region, bounds, last, spec=spec)
+    last = len(network.layers) - 1
+    if isinstance(network.layers[last], Affine):
+        return back_substitute(network, region, bounds, last, spec=spec)
     lo, hi = bounds.lower[-1], bounds.upper[-1]
     pos, neg = np.maximum(spec, 0), np.minimum(spec, 0)
     return pos @ lo + neg @ hi, pos @ hi + neg @ lo
+
+
+def label_change_spec(n_out: int, label: int, target: int | None) -> tuple[np.ndarray, list[int]]:
+    """Rows ``spec`` over the logits and the labels that may take over. Untargeted: one row
+    ``z_j − z_label`` per other label j (one of them must reach the margin); targeted: rows
+    ``z_target − z_j`` for every j ≠ target (all must). One logit z (class 1 iff z > 0): the
+    single row ``±z``."""
+    check_labels(2 if n_out == 1 else n_out, label, target)
+    if n_out == 1:
+        return np.array([[1.0 if label == 0 else -1.0]]), [1 - label]
+    if target is None:
+        others = [j for j in range(n_out) if j != label]
+        spec = np.zeros((len(others), n_out))
+        spec[np.arange(len(others)), others] = 1.0
+        spec[:, label] = -1.0
+        return spec, others
+    rest = [j for j in range(n_out) if j != target]
+    spec = np.zeros((len(rest), n_out))
+    spec[:, target] = 1.0
+    spec[np.arange(len(rest)), rest] = -1.0
+    return spec, [target]
+
+
+def _any_of(n_out: int, target: int | None) -> bool:
+    """Whether one spec row reaching the margin suffices (else all must)."""
+    return target is None and n_out > 1
+
+
+def bounds_exclude_label_change(network, region, bounds, label: int, target: int | None = None,
+                                margin: float = DEFAULT_MARGIN) -> bool:
+    """True when the bounds alone prove that no x in ``region`` gives another label (the
+    ``target``) a lead of ``margin`` — a robustness proof without any solver."""
+    n_out = network.num_outputs
+    spec, _ = label_change_spec(n_out, label, target)
+    hi = difference_bounds(network, region, bounds, spec)[1]
+    return not np.any(hi >= margin) if _any_of(n_out, target) else not np.all(hi >= margin)
 
 
 def check_labels(num_classes: int, label: int, target: int | None) -> None:
@@ -70,24 +106,9 @@ def add_label_change(builder: ProblemBuilder, enc: NetworkEncoding, label: int,
     """Constrain the logits so the predicted label is not ``label`` (or is ``target``)."""
     logits = enc.logits
     n_out = logits.cols.size
-    check_labels(2 if n_out == 1 else n_out, label, target)
-    if n_out == 1:
-        # one logit z: class 1 iff z > 0. Reaching the other class: sign·z ≥ margin
-        spec = np.array([[1.0 if label == 0 else -1.0]])
-        others = [1 - label]
-    else:
-        others = [j for j in range(n_out) if j != label] if target is None else [target]
-        if target is None:
-            spec = np.zeros((len(others), n_out))               # rows: z_j - z_c
-            spec[np.arange(len(others)), others] = 1.0
-            spec[:, label] = -1.0
-        else:
-            rest = [j for j in range(n_out) if j != target]     # rows: z_t - z_j
-            spec = np.zeros((len(rest), n_out))
-            spec[:, target] = 1.0
-            spec[np.arange(len(rest)), rest] = -1.0
-    lo, hi = difference_bounds(enc, spec)
-    if target is None and n_out > 1:
+    spec, others = label_change_spec(n_out, label, target)
+    lo, hi = difference_bounds(enc.network, enc.region, enc.bounds, spec)
+    if _any_of(n_out, target):
         keep = hi >= margin
         candidates = [j for j, k in zip(others, keep) if k]
         rows_spec, rows_lo = spec[keep], lo[keep]
@@ -103,7 +124,7 @@ def add_label_change(builder: ProblemBuilder, enc: NetworkEncoding, label: int,
         return prop
     var = logits.is_var
     const = logits.const * ~var
-    if target is None and n_out > 1 and len(candidates) > 1:
+    if _any_of(n_out, target) and len(candidates) > 1:
         s = builder.add_vars("property.selector", len(candidates), 0.0, 1.0, integer=True)
         builder.add_rows(np.zeros(s.size), s, np.ones(s.size), 1.0, 1.0, count=1)
         # spec·z − (margin − L)·s ≥ L

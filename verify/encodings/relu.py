@@ -37,6 +37,7 @@ class Values:
 
     cols: np.ndarray
     const: np.ndarray
+    relu: "ReluRows | None" = None      # the big-M rows, when these are a ReLU's outputs
 
     @property
     def is_var(self) -> np.ndarray:
@@ -47,6 +48,20 @@ class Values:
         out = self.const.copy()
         out[self.is_var] = np.asarray(x)[self.cols[self.is_var]]
         return out
+
+
+@dataclass
+class ReluRows:
+    """Where a ReLU layer's big-M encoding lives in the problem, so that a later, narrower
+    region can update it in place: per unstable neuron ``neurons[i]``, the columns ``z``, ``y``,
+    ``a`` and the rows ``y − z − l·a ≤ −l`` (``chord_rows``) and ``y − u·a ≤ 0`` (``cap_rows``)."""
+
+    neurons: np.ndarray
+    z: np.ndarray
+    y: np.ndarray
+    a: np.ndarray
+    chord_rows: np.ndarray
+    cap_rows: np.ndarray
 
 
 @dataclass
@@ -130,11 +145,12 @@ def _encode_relu(builder, layer: ReLU, inp: Values, lo, hi, out_lo, out_hi, name
         # y - z ≥ 0
         builder.add_rows(np.r_[r, r], np.r_[y, z], np.r_[np.ones(n), -np.ones(n)], 0.0, np.inf, count=n)
         # y - z - l·a ≤ -l      (y ≤ z − l(1 − a))
-        builder.add_rows(np.r_[r, r, r], np.r_[y, z, a], np.r_[np.ones(n), -np.ones(n), -l],
-                         -np.inf, -l, count=n)
+        chord = builder.add_rows(np.r_[r, r, r], np.r_[y, z, a], np.r_[np.ones(n), -np.ones(n), -l],
+                                 -np.inf, -l, count=n)
         # y - u·a ≤ 0
-        builder.add_rows(np.r_[r, r], np.r_[y, a], np.r_[np.ones(n), -u], -np.inf, 0.0, count=n)
+        cap = builder.add_rows(np.r_[r, r], np.r_[y, a], np.r_[np.ones(n), -u], -np.inf, 0.0, count=n)
         out.cols[unstable] = y
+        out.relu = ReluRows(unstable, z, y, a, chord, cap)
     return out
 
 

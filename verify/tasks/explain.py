@@ -1,0 +1,552 @@
+"""Minimal explanations: the pixels that, held at their values, force the prediction.
+
+An *explanation* E is a set of pixels. It is **sound** when every image that agrees with the
+input on E — the other pixels free anywhere in [0, 1] (``eps=None``), or within ±eps of
+their values (the ε-restricted, VeriX-style explanation) — gets the same label. It is
+**subset-minimal** when freeing any one of its pixels as well lets another label win; each
+kept pixel then has a recorded *witness*: an image, differing from the input only in
+pixels outside E and that one pixel, that the Keras model labels differently.
+``minimum=True`` then looks for a sound E of the smallest size (hitting-set duality).
+
+How ``explain`` decides, pixel set by pixel set (the "free set" F = pixels \\ E):
+
+1. **Order.** Pixels are tried least influential first (``order="influence"``: how far
+   moving that pixel alone to either end of its range moves the margin), or in index
+   order (``order="index"``, the seed's).
+2. **Soundness at every moment.** F starts empty and only grows by sets whose freeing was
+   *proven* harmless (by bounds or by an exact solve), so E = pixels \\ F is sound at any
+   time — on a time limit too; undecided pixels simply stay in E.
+3. **Batches** (``method="batch"``, the default). The next ``s`` pixels in the order are
+   freed together; if F stays robust they are all freed and ``s`` doubles, otherwise ``s``
+   halves, down to a single pixel, which is then kept with its witness (divide and
+   conquer, as in QuickXplain). ``method="sequential"`` tries one pixel at a time.
+4. **Each check** ("is F ∪ B still robust?") asks the cheapest question first:
+
+   * ``witness`` — an image found earlier changes only pixels in F ∪ B: not robust;
+   * ``bounds`` — interval and symbolic bounds over the region prove no label change;
+   * ``attack`` — gradient steps from the best point found so far reach another label
+     (re-checked on the network): not robust;
+   * ``exact`` — a feasibility MIP, the one encoding built at the start narrowed to this
+     region by changing bounds and big-M coefficients (:mod:`verify.encodings.narrowing`).
+
+   After every growth of F a *sweep* tries, for every undecided pixel u at once, moving u
+   to an end of its range from the best point known in F's region; each hit keeps u with
+   that image as its witness, without any solver call.
+5. ``method="seed"`` is the seed's algorithm for comparison: one exact MIP per pixel in the
+   given order, no cheap checks, no batches.
+
+Robustness is proven with a logit margin of 1e-6 (another label must stay that far behind);
+witnesses have another label ahead by at least 1e-3 on the network (1e-4 for solver solutions) and are re-checked, all
+at once at the end, with the Keras model. A pixel whose check lands in the band between
+(or on a time limit) is kept without a witness, and the explanation is then not called
+minimal.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from ..attacks.gradients import logit_form_and_gradient, margins
+from ..attacks.search import prune_changes, single_pixel_moves
+from ..backends import SolveOptions, Status, backends_for, get_backend
+from ..encodings.narrowing import NarrowableQuery
+from ..encodings.properties import DEFAULT_MARGIN, label_change_spec
+from ..errors import InvalidInputError, ProblemTooLargeError
+from ..models import LoadedModel, load_model
+from ..problem import ProblemBuilder
+from ..regions import Box
+from ..results import _num
+from .adversarial import _as_input
+from .robustness import VERIFY_MARGIN
+
+METHODS = ("batch", "sequential", "seed")
+ORDERS = ("influence", "index")
+CHECK_KINDS = ("witness", "bounds", "attack", "exact")
+#: ``backend="auto"`` uses the first installed of these, fastest first as measured on the
+#: explanation checks (benchmarks/results/explain.md); one that refuses the problem's size
+#: (CPLEX Community Edition: 1000 columns) hands over to the next.
+AUTO_BACKENDS = ("cplex", "scip", "highs")
+#: Hitting-set search: how many extra witness sets one round may add by attacks alone.
+EXTRA_SETS_PER_ROUND = 100
+#: Least network margin a witness from an exact solve must have (100x the network's largest
+#: measured float32 deviation from Keras), so that the Keras model confirms it.
+WITNESS_MARGIN = 1e-4
+
+#: progress(decided, total, kept): called after every decided pixel batch.
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class ExplanationResult:
+    task: str                      # "explain"
+    model: str
+    status: str                    # minimal | time_limit | unproven  (see ``minimal``)
+    pixels: list[int]              # flat indices into the input, sorted
+    original_label: int
+    eps: float | None
+    method: str
+    order: str
+    backend: str
+    time_s: float
+    calls: int                     # exact solver calls
+    checks: dict                   # how each robustness check was settled, by kind
+    image: np.ndarray              # the input, in the model's input shape
+    witnesses: dict = field(default_factory=dict)   # kept pixel → witness image (flat)
+    minimum: dict | None = None    # minimum=True: size, lower_bound, status, pixels
+    classes: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.pixels)
+
+    @property
+    def minimal(self) -> bool:
+        """True only when every kept pixel has a witness confirmed by the Keras model."""
+        return self.status == "minimal"
+
+    @property
+    def mask(self) -> np.ndarray:
+        m = np.zeros(self.image.size, dtype=bool)
+        m[self.pixels] = True
+        return m.reshape(self.image.shape)
+
+    def to_dict(self) -> dict:
+        out = {
+            "task": self.task, "model": self.model, "status": self.status,
+            "minimal": self.minimal, "pixels": [int(p) for p in self.pixels], "size": self.size,
+            "original_label": _num(self.original_label), "eps": _num(self.eps),
+            "method": self.method, "order": self.order, "backend": self.backend,
+            "time_s": round(float(self.time_s), 4), "calls": self.calls, "checks": dict(self.checks),
+            "witnessed_pixels": len(self.witnesses),
+        }
+        if self.minimum is not None:
+            out["minimum"] = {k: (_num(v) if not isinstance(v, list) else v) for k, v in self.minimum.items()}
+        out.update(self.stats)
+        return out
+
+
+class RobustnessChecker:
+    """Answers "with the pixels in ``free`` free (the rest fixed), can the label change?",
+    cheapest way first, and remembers every witness it found."""
+
+    def __init__(self, model: LoadedModel, center: np.ndarray, label: int, lo: np.ndarray,
+                 hi: np.ndarray, backend: str, threads: int | None, deadline: float | None,
+                 cheap: bool = True):
+        self.model, self.center, self.label = model, center, label
+        self.net = model.network.merged_affine()
+        self.lo, self.hi = lo, hi
+        names = [backend] if backend != "auto" else \
+            [b.name for b in backends_for("milp") if b.name in AUTO_BACKENDS]
+        names.sort(key=lambda b: AUTO_BACKENDS.index(b) if b in AUTO_BACKENDS else -1)
+        self.solvers = [get_backend(b) for b in names]
+        self.solvers[0].check_kind("milp")
+        self.threads, self.deadline, self.cheap = threads, deadline, cheap
+        self.counts = {k: 0 for k in CHECK_KINDS}
+        self.calls = 0
+        self.exact_time = 0.0
+        self.witnesses: list[np.ndarray] = []
+        self.changed = np.zeros((0, center.size), dtype=bool)
+        # rows z_j − z_label (one per other label j; ±z for one logit), and per row the point
+        # of the proven-robust region where it is highest as far as the attacks know
+        self.spec = label_change_spec(self.net.num_outputs, label, None)[0]
+        self.anchors = [center.copy() for _ in self.spec]
+        self._queries: dict[float, NarrowableQuery] = {}
+        self._best: list[np.ndarray] | None = None
+        self._expect_flip = False
+
+    @property
+    def solver(self):
+        return self.solvers[0]
+
+    # -- helpers ---------------------------------------------------------------------------
+    def region(self, free: np.ndarray) -> Box:
+        return Box(self.center, self.lo, self.hi, free=free)
+
+    def query(self, margin: float) -> NarrowableQuery:
+        if margin not in self._queries:
+            self._queries[margin] = NarrowableQuery(self.net, Box(self.center, self.lo, self.hi),
+                                                    self.label, None, margin)
+        return self._queries[margin]
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.perf_counter()
+
+    def out_of_time(self) -> bool:
+        r = self.remaining()
+        return r is not None and r <= 0
+
+    def margin(self, x: np.ndarray) -> float:
+        return float(margins(self.net, x[None], self.label)[0])
+
+    def store(self, x: np.ndarray) -> int:
+        """Keep a witness (pruned to the pixels it needs); returns its index."""
+        x = prune_changes(self.net, x, self.center, self.label, None,
+                          min(DEFAULT_MARGIN, self.margin(x)))
+        self.witnesses.append(x)
+        self.changed = np.vstack([self.changed, (x != self.center)[None]])
+        return len(self.witnesses) - 1
+
+    def witnessed(self, free: np.ndarray) -> int | None:
+        """A stored witness that only changes pixels in ``free``."""
+        if not self.witnesses:
+            return None
+        inside = ~np.any(self.changed & ~free, axis=1)
+        hit = np.flatnonzero(inside)
+        return int(hit[0]) if hit.size else None
+
+    # -- the check -------------------------------------------------------------------------
+    def check(self, free: np.ndarray) -> tuple[bool | None, int | None]:
+        """(True, None): proven robust; (False, w): witness ``w``; (None, None): undecided."""
+        region = self.region(free)
+        query = self.query(VERIFY_MARGIN)
+        if self.cheap:
+            w = self.witnessed(free)
+            if w is not None:
+                self.counts["witness"] += 1
+                return False, w
+        bounds = query.bounds(region)
+        if self.cheap:
+            if query.excluded_by_bounds(region, bounds):
+                self.counts["bounds"] += 1
+                self._accept(region)
+                return True, None
+            x = self.attack(region)
+            if x is not None:
+                self.counts["attack"] += 1
+                return False, self.store(x)
+        if self.out_of_time():
+            return None, None
+        robust, x = self.exact(region, bounds)
+        if robust is None and x is None:
+            return None, None
+        self.counts["exact"] += 1
+        if robust:
+            self._accept(region)
+            return True, None
+        return False, self.store(x)
+
+    def _accept(self, region: Box) -> None:
+        """The region was proven robust: the best points the last attack saw in it (one per
+        other label) are the new anchors."""
+        if self._best is not None and all(np.all(b >= region.lo) and np.all(b <= region.hi)
+                                          for b in self._best):
+            self.anchors = self._best
+        self._best = None
+
+    def attack(self, region: Box, steps: int = 30) -> np.ndarray | None:
+        """For each other label j (most promising first): monotone sign-gradient ascent of
+        ``z_j − z_label`` in the region's box from j's anchor (a step is taken only if it
+        raises that difference, else the step halves). Keeps each j's best point (the next
+        anchors) and returns the first input where j leads by 1e-3, or None."""
+        lo, hi = region.lo, region.hi
+        starts = [np.clip(a, lo, hi) for a in self.anchors]
+        values = [self.net.forward_all(x[None]) for x in starts]
+        forms = [float(row @ v[-1][0]) for row, v in zip(self.spec, values)]
+        self._best = list(starts)
+        for j in np.argsort(forms)[::-1]:
+            x, row = starts[j], self.spec[j][None]
+            m, g = logit_form_and_gradient(self.net, values[j], row)
+            m, g = float(m[0]), g[0]
+            step = 0.5 * float(np.max(hi - lo, initial=0.0))
+            for _ in range(steps):
+                if m >= DEFAULT_MARGIN:
+                    break
+                trial = np.clip(x + step * np.sign(g), lo, hi)
+                mt, gt = logit_form_and_gradient(self.net, self.net.forward_all(trial[None]), row)
+                if mt[0] > m:
+                    x, m, g = trial, float(mt[0]), gt[0]
+                else:
+                    step *= 0.5
+            self._best[j] = x
+            if m >= DEFAULT_MARGIN:
+                return x
+        return None
+
+    def exact(self, region: Box, bounds) -> tuple[bool | None, np.ndarray | None]:
+        """Exact feasibility solves on the narrowed encoding: "another label leads by 1e-3"
+        (a witness) and "... by 1e-6" (if infeasible: robust). The one the last exact check
+        suggests goes first; the other only when needed. A solution of the 1e-6 question with
+        too little margin, when the 1e-3 question is infeasible, lies in the tolerance band:
+        undecided."""
+        order = (DEFAULT_MARGIN, VERIFY_MARGIN) if self._expect_flip else (VERIFY_MARGIN, DEFAULT_MARGIN)
+        verdict, x = self._solve(self.query(order[0]), region, bounds)
+        if order[0] == DEFAULT_MARGIN and verdict is True:
+            verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
+            if verdict is False and not self._strong(x):
+                verdict, x = None, None
+        elif order[0] == VERIFY_MARGIN and verdict is False and not self._strong(x):
+            verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
+            if verdict is True:
+                verdict, x = None, None
+        if verdict is None and not self.out_of_time():
+            x = self._band_witness(region, bounds)
+            verdict = False if x is not None else None
+        if verdict is not None:
+            self._expect_flip = not verdict
+        return verdict, x
+
+    def _band_witness(self, region: Box, bounds) -> np.ndarray | None:
+        """In the tolerance band (another label can lead by 1e-6, never by 1e-3): the input
+        where that label leads most, by an exact maximisation; a witness if Keras agrees."""
+        query = self.query(VERIFY_MARGIN)
+        problem = query.narrow(region, bounds)
+        first = self.solver.solve(problem, SolveOptions(time_limit=self.remaining(), threads=self.threads))
+        if first.x is None:
+            return None
+        x0 = query.decode(first.x, region)
+        logits = self.net.forward(x0[None])[0]
+        j = int(np.argmax(self.spec @ logits))
+        cols = query.query.encoding.logits.cols
+        cost = np.zeros(problem.num_cols)
+        np.add.at(cost, cols[cols >= 0], -self.spec[j][cols >= 0])
+        best = self.solver.solve(replace(problem, c=cost),
+                                 SolveOptions(time_limit=self.remaining(), threads=self.threads))
+        self.calls += 2
+        if best.x is None:
+            return None
+        x = query.decode(best.x, region)
+        return x if self.margin(x) > 0 and int(self.model.keras_labels(x)[0]) != self.label else None
+
+    def _strong(self, x: np.ndarray) -> bool:
+        """A solver solution is a witness if the network gives another label a lead of 1e-4,
+        or, for a smaller lead, if the Keras model itself labels it differently."""
+        m = self.margin(x)
+        return m >= WITNESS_MARGIN or (m > 0 and int(self.model.keras_labels(x)[0]) != self.label)
+
+    def _solve(self, query: NarrowableQuery, region: Box, bounds) -> tuple[bool | None, np.ndarray | None]:
+        """(True, None) infeasible; (False, x) a solution; (None, None) time limit."""
+        if query.excluded_by_bounds(region, bounds):
+            return True, None
+        if self.out_of_time():
+            return None, None
+        t = time.perf_counter()
+        options = SolveOptions(time_limit=self.remaining(), threads=self.threads, primal_heuristics=False)
+        while True:
+            try:
+                res = self.solver.solve(query.narrow(region, bounds), options)
+                break
+            except ProblemTooLargeError:
+                if len(self.solvers) == 1:
+                    raise
+                self.solvers.pop(0)       # e.g. CPLEX Community Edition: try the next one
+        self.calls += 1
+        self.exact_time += time.perf_counter() - t
+        if res.status == Status.INFEASIBLE:
+            return True, None
+        if res.x is None:
+            return None, None
+        return False, query.decode(res.x, region)
+
+    def sweep(self, free: np.ndarray, undecided: np.ndarray) -> dict[int, int]:
+        """Undecided pixels u for which F ∪ {u} is shown not robust without a solver: by a
+        stored witness, or by moving u alone to an end of its range from the anchor."""
+        found: dict[int, int] = {}
+        if not self.cheap or undecided.size == 0:
+            return found
+        if self.witnesses:
+            outside = self.changed & ~free
+            single = np.flatnonzero(outside.sum(axis=1) == 1)
+            is_undecided = np.zeros(free.size, dtype=bool)
+            is_undecided[undecided] = True
+            for w in single:
+                p = int(np.flatnonzero(outside[w])[0])
+                if is_undecided[p] and p not in found:
+                    found[p] = int(w)
+                    self.counts["witness"] += 1
+        for anchor in self.anchors:
+            rest = np.array([u for u in undecided if u not in found], dtype=np.int64)
+            if rest.size == 0:
+                break
+            scores, cols, values = single_pixel_moves(self.net, anchor, rest, self.lo, self.hi,
+                                                      self.label)
+            for j in np.flatnonzero(scores >= DEFAULT_MARGIN):
+                p = int(cols[j])
+                if p in found:
+                    continue
+                x = anchor.copy()
+                x[p] = values[j]
+                found[p] = self.store(x)
+                self.counts["attack"] += 1
+        return found
+
+
+def influence_order(net, center: np.ndarray, label: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Pixels, least influential first: the most that moving the pixel alone to either end of
+    its range raises the margin (ties broken by index)."""
+    n = center.size
+    scores, cols, _ = single_pixel_moves(net, center, np.arange(n), lo, hi, label)
+    per_pixel = np.maximum(scores[:n], scores[n:])
+    return np.argsort(per_pixel, kind="stable")
+
+
+def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str = "batch",
+            order: str = "influence", minimum: bool = False, backend: str | None = None,
+            time_limit: float | None = None, threads: int | None = None,
+            progress: Progress | None = None) -> ExplanationResult:
+    """A subset-minimal explanation of the model's label on ``image`` (see the module docs).
+
+    ``eps=None`` frees pixels over the whole [0, 1] range; ``eps=e`` only within ±e of their
+    values. ``method``: ``"batch"`` (default), ``"sequential"`` or ``"seed"``; ``order``:
+    ``"influence"`` (default) or ``"index"``. ``minimum=True`` then searches for a smallest
+    explanation (hitting sets), reported in ``result.minimum`` with a proven lower bound.
+    ``time_limit`` (seconds) covers everything; on it the explanation is still sound, with
+    status ``time_limit``.
+    """
+    t0 = time.perf_counter()
+    if method not in METHODS:
+        raise InvalidInputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if order not in ORDERS:
+        raise InvalidInputError(f"unknown order {order!r}; choose from {', '.join(ORDERS)}")
+    if eps is not None and not (eps > 0):
+        raise InvalidInputError(f"eps must be > 0 (or None for the full pixel range), got {eps}")
+    if time_limit is not None and time_limit <= 0:
+        raise InvalidInputError(f"time limit must be > 0 seconds, got {time_limit}")
+    model = load_model(model) if not isinstance(model, LoadedModel) else model
+    center = _as_input(model, image)
+    label = int(model.keras_labels(center)[0])
+    lo = np.zeros_like(center) if eps is None else np.clip(center - eps, 0.0, 1.0)
+    hi = np.ones_like(center) if eps is None else np.clip(center + eps, 0.0, 1.0)
+    deadline = None if time_limit is None else t0 + time_limit
+    backend_name = backend or "auto"
+    checker = RobustnessChecker(model, center, label, lo, hi, backend_name, threads, deadline,
+                                cheap=method != "seed")
+    movable = np.flatnonzero(hi > lo)          # pixels whose range is a single value explain nothing
+    if order == "influence":
+        ranked = influence_order(checker.net, center, label, lo, hi)
+        ranked = ranked[np.isin(ranked, movable)]
+    else:
+        ranked = movable
+    free = np.zeros(center.size, dtype=bool)
+    free[np.setdiff1d(np.arange(center.size), movable)] = True     # nothing to fix there
+    free, kept, undecided = _free_what_you_can(checker, free, ranked, method, progress)
+
+    explanation = np.array(sorted(set(kept) | set(undecided.tolist())), dtype=np.int64)
+    witnesses = {p: checker.witnesses[w] for p, w in kept.items() if w is not None}
+    confirmed = _confirm_witnesses(model, witnesses, label)
+    stats = {"kept_without_witness": int(len(explanation) - len(confirmed)),
+             "undecided_pixels": int(undecided.size), "exact_time_s": round(checker.exact_time, 4),
+             "free_pixels": int(free.sum())}
+    if undecided.size or len(confirmed) < len(explanation):
+        status = "time_limit" if checker.out_of_time() else "unproven"
+    else:
+        status = "minimal"
+    result = ExplanationResult(
+        "explain", model.name, status, explanation.tolist(), label, eps, method, order,
+        checker.solver.name, 0.0, 0, {}, center.reshape(model.input_shape), confirmed,
+        None, list(model.classes), stats)
+    if minimum:
+        result.minimum = _minimum_explanation(checker, explanation)
+    result.time_s = time.perf_counter() - t0
+    result.calls = checker.calls
+    result.checks = dict(checker.counts)
+    return result
+
+
+def _free_what_you_can(checker: RobustnessChecker, free: np.ndarray, ranked: np.ndarray,
+                       method: str, progress: Progress | None):
+    """The destructive loop: returns (free mask, kept pixel → witness index, undecided)."""
+    total = ranked.size
+    undecided = list(ranked)
+    kept: dict[int, int | None] = {}
+    size = max(1, total // 16) if method == "batch" else 1
+
+    def take(found: dict[int, int]) -> None:
+        nonlocal undecided
+        if found:
+            kept.update(found)
+            undecided = [u for u in undecided if u not in found]
+
+    def report():
+        if progress is not None:
+            progress(total - len(undecided), total, len(kept))
+
+    take(checker.sweep(free, np.array(undecided, dtype=np.int64)))
+    report()
+    while undecided and not checker.out_of_time():
+        batch = undecided[:size]
+        trial = free.copy()
+        trial[batch] = True
+        robust, w = checker.check(trial)
+        if robust:
+            free = trial
+            undecided = undecided[len(batch):]
+            if method == "batch":
+                size *= 2
+            take(checker.sweep(free, np.array(undecided, dtype=np.int64)))
+        elif len(batch) == 1:
+            if robust is None and checker.out_of_time():
+                break
+            kept[int(batch[0])] = w
+            undecided = undecided[1:]
+        else:
+            size = max(1, len(batch) // 2)
+            take(checker.sweep(free, np.array(undecided, dtype=np.int64)) if w is not None else {})
+        report()
+    return free, kept, np.array(undecided, dtype=np.int64)
+
+
+def _confirm_witnesses(model: LoadedModel, witnesses: dict[int, np.ndarray], label: int) -> dict:
+    """The witnesses the Keras model (float32) really labels differently, in one batch."""
+    if not witnesses:
+        return {}
+    pixels = list(witnesses)
+    labels = model.keras_labels(np.stack([witnesses[p] for p in pixels]))
+    return {p: witnesses[p] for p, got in zip(pixels, labels) if int(got) != label}
+
+
+def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) -> dict:
+    """Smallest sound explanation by hitting-set duality: every witness's changed pixels form
+    a set that any sound explanation must hit (fix at least one of). A MIP master picks a
+    smallest set hitting all known ones; if freeing everything else is robust it is a
+    minimum explanation, otherwise the new witness adds a set. The master's optimum is a
+    proven lower bound throughout."""
+    n = checker.center.size
+    best = explanation
+    lower, rounds, status = 0, 0, "time_limit"
+    solver = get_backend("highs")
+    while not checker.out_of_time():
+        if lower >= best.size:
+            status = "minimum"
+            break
+        master = _hitting_set_problem(checker.changed)
+        res = solver.solve(master, SolveOptions(time_limit=checker.remaining(), threads=checker.threads))
+        rounds += 1
+        if res.bound is not None:
+            lower = max(lower, int(np.ceil(res.bound - 1e-6)))
+        if lower >= best.size:
+            status = "minimum"
+            break
+        if res.x is None or res.status != Status.OPTIMAL:
+            break
+        candidate = np.flatnonzero(res.x > 0.5)
+        free = np.ones(n, dtype=bool)
+        free[candidate] = False
+        robust, w = checker.check(free)
+        if robust:
+            best, lower, status = candidate, candidate.size, "minimum"
+            break
+        if robust is None:
+            break
+        # more sets from the same round: attacks with the new sets' pixels fixed too (sets
+        # that are pairwise disjoint each need their own pixel: the cheapest lower bound)
+        for _ in range(EXTRA_SETS_PER_ROUND):
+            free = free & ~checker.changed[w]
+            x = checker.attack(checker.region(free))
+            if x is None:
+                break
+            w = checker.store(x)
+    return {"size": int(best.size), "lower_bound": int(lower), "status": status,
+            "pixels": [int(p) for p in best], "rounds": rounds, "sets": int(checker.changed.shape[0])}
+
+
+def _hitting_set_problem(sets: np.ndarray):
+    """min Σ e_i over binaries e, subject to Σ_{i ∈ S} e_i ≥ 1 for every set S (rows of ``sets``)."""
+    b = ProblemBuilder("hitting-set")
+    e = b.add_vars("fixed", sets.shape[1], 0.0, 1.0, integer=True, cost=1.0)
+    rows, cols = np.nonzero(sets)
+    b.add_rows(rows, e[cols], np.ones(rows.size), 1.0, np.inf, count=sets.shape[0])
+    return b.build()
