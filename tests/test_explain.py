@@ -213,3 +213,20 @@ def test_cli_explain_bad_input(tmp_path, capsys):
     bad.write_bytes(b"not a png")
     assert main(["explain", str(bad), "--quiet"]) != 0
     assert "error" in capsys.readouterr().err.lower()
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_tiny_cnn_explanation_sound_and_subset_minimal(pool, rng):
+    from model_zoo import tiny_cnn
+
+    model = load_model(tiny_cnn(seed=3, pool=pool))
+    center = rng.random(36)
+    r = explain(model, center.reshape(6, 6, 1), eps=0.4)
+    assert r.status == "minimal"
+    fixed = _mask(36, r.pixels)
+    assert robust_by_fresh_solve(model, center, fixed, 0.4)
+    for p in r.pixels:
+        fewer = fixed.copy()
+        fewer[p] = False
+        assert not robust_by_fresh_solve(model, center, fewer, 0.4)
+    check_witnesses(model, r, 0.4)

@@ -21,6 +21,15 @@ def _image(x) -> np.ndarray:
     return x.reshape(side, side) if side * side == x.size else x.reshape(x.shape[0], -1)
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def adversarial_figure(result, path: str | Path) -> Path:
     """original | changed pixels | adversarial, with labels and the distance in the title."""
     plt = _plt()
@@ -48,12 +57,7 @@ def adversarial_figure(result, path: str | Path) -> Path:
     proof = "proven minimal" if result.minimal else f"{result.status}, bound {result.bound}"
     target = "" if result.target is None else f", target {name(result.target)}"
     fig.suptitle(f"{result.model}: min {unit} = {dist} ({proof}{target})", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def explanation_figure(result, path: str | Path) -> Path:
@@ -83,9 +87,4 @@ def explanation_figure(result, path: str | Path) -> Path:
                                              else f", lower bound {m['lower_bound']}")
     fig.suptitle(f"{result.model}: pixels that force '{name}' (others {rng}); {proof}{extra}",
                  fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
