@@ -38,6 +38,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from verify.data import load_mnist, write_png  # noqa: E402
+from verify.layers import BinarizeInput, BinaryDense, Sign  # noqa: E402
 
 DEFAULT_OUT = ROOT / "verify" / "assets" / "models"
 BATCH_SIZE = 64
@@ -99,6 +100,32 @@ def build_multiclass_large() -> keras.Model:
     )
 
 
+def build_bnn(hidden: tuple[int, ...], name: str) -> keras.Model:
+    """Binarized net (seed architecture): binarised input, then per hidden layer
+    BinaryDense -> BatchNormalization -> Sign, then a BinaryDense output of integer logits."""
+    stack = [keras.Input(shape=(28, 28, 1), name="image"), layers.Flatten(name="flatten"),
+             BinarizeInput(name="binarize")]
+    for k, units in enumerate(hidden, start=1):
+        stack += [BinaryDense(units, name=f"binary_dense_{k}"),
+                  layers.BatchNormalization(name=f"batchnorm_{k}"), Sign(name=f"sign_{k}")]
+    stack.append(BinaryDense(10, name="binary_dense_out"))
+    return keras.Sequential(stack, name=name)
+
+
+class ScaledLogitsLoss(keras.losses.Loss):
+    """Cross-entropy on ``scale * logits``: a BNN's integer logits (up to ± the width of the
+    last hidden layer) are too steep for softmax training; scaling them in the loss keeps the
+    model itself exactly integer."""
+
+    def __init__(self, scale: float, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred * self.scale,
+                                                            from_logits=True)
+
+
 @dataclass(frozen=True)
 class Spec:
     name: str
@@ -108,6 +135,7 @@ class Spec:
     epochs: int
     seed: int
     learning_rate: float = 1e-3  # Adam
+    logit_scale: float | None = None   # BNNs: train on scale * logits (ScaledLogitsLoss)
 
     @property
     def binary(self) -> bool:
@@ -131,6 +159,12 @@ SPECS: dict[str, Spec] = {
              DIGITS, 30, 3035, 1e-2),
         Spec("multiclass-large", build_multiclass_large, "784-64-32-10 ReLU, softmax output",
              DIGITS, 20, 4046),
+        Spec("bnn", lambda: build_bnn((200, 100), "bnn"),
+             "784-200-100-10 binarized (input > 0.5 -> ±1; BinaryDense-BatchNorm-Sign x2; "
+             "BinaryDense integer logits)", DIGITS, 30, 5057, 1e-3, logit_scale=0.1),
+        Spec("bnn-small", lambda: build_bnn((32, 16), "bnn_small"),
+             "784-32-16-10 binarized (as bnn, smaller, for tests)", DIGITS, 20, 6068, 1e-3,
+             logit_scale=0.25),
     )
 }
 
@@ -167,6 +201,8 @@ def train(spec: Spec, split) -> tuple[keras.Model, dict, float]:
     model = spec.build()
     if spec.binary:
         loss, targets = "binary_crossentropy", y_train.astype(np.float32)[:, None]
+    elif spec.logit_scale is not None:
+        loss, targets = ScaledLogitsLoss(spec.logit_scale), y_train
     else:
         loss, targets = "sparse_categorical_crossentropy", y_train
     model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss=loss, metrics=["accuracy"])
@@ -244,11 +280,12 @@ def print_table(index: dict, seconds: dict[str, float]) -> None:
 def write_examples(out_dir: Path, model_dir: Path, split) -> list[tuple[int, int]]:
     """Write digit-<d>.png for d in 0..9 (and digit-7.npy) from the bundled test split."""
     index = read_index(model_dir / "index.json")
-    missing = [n for n in SPECS if n not in index]
+    chosen_by = {n: s for n, s in SPECS.items() if s.logit_scale is None}  # the ReLU nets
+    missing = [n for n in chosen_by if n not in index]
     if missing:
         raise SystemExit(f"--examples needs all models; missing: {', '.join(missing)}")
     correct = {}
-    for name, spec in SPECS.items():
+    for name, spec in chosen_by.items():
         model = keras.models.load_model(model_dir / index[name]["file"])
         pred = np.array(spec.classes)[predict_classes(model, split.x_test, spec.binary)]
         ok = pred == split.y_test

@@ -29,7 +29,7 @@ def cmd_explain(args) -> int:
     try:
         r = explain(model, image, eps=args.eps, method=args.method, order=args.order,
                     minimum=args.minimum, backend=args.backend, time_limit=args.time_limit,
-                    threads=args.threads, progress=progress)
+                    threads=args.threads, progress=progress, encoding=args.encoding)
     finally:
         bar.close()
     name = r.classes[r.original_label] if r.original_label < len(r.classes) else r.original_label
@@ -62,6 +62,7 @@ def cmd_explain(args) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .cli_tasks import add_encoding_arg
     from .tasks.explain import METHODS, ORDERS
 
     p = sub.add_parser(
@@ -93,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", "-b", default=None,
                    help="solver for the exact checks: auto (default: cplex, else scip, else highs), "
                         "highs, scip, cplex, pyomo:<solver>")
+    add_encoding_arg(p)
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="seconds; on timeout the explanation is still sound, with status time_limit")
     p.add_argument("--threads", type=int, default=None, help="solver threads")

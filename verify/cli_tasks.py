@@ -39,6 +39,8 @@ def write_adversarial_outputs(result, out: Path, suffix: str = "") -> None:
 
 def _describe(r) -> str:
     unit = {"card": "changed pixels", "l1": "L1", "l2": "squared L2", "linf": "L∞"}[r.norm]
+    if "encoding" in r.stats:
+        unit = f"flipped pixel bits ({r.stats['encoding']} encoding)"
     name = lambda l: r.classes[l] if l is not None and l < len(r.classes) else l  # noqa: E731
     head = f"{r.model}: {name(r.original_label)}"
     if r.adversarial is None:
@@ -71,7 +73,8 @@ def cmd_min_adv(args) -> int:
             _log(f"[{i + 1}/{len(targets)}] target {target} ...")
         r = min_adversarial(model, image, norm=norm, target=target, backend=args.backend,
                             time_limit=args.time_limit, margin=args.margin,
-                            pixel_levels=args.pixel_levels, threads=args.threads)
+                            pixel_levels=args.pixel_levels, threads=args.threads,
+                            encoding=args.encoding)
         _log(_describe(r))
         results.append(r)
     payload = [dict(r.to_dict(), image=args.image) for r in results]
@@ -100,7 +103,7 @@ def cmd_certify(args) -> int:
     image = read_image(args.image, resize=args.resize)
     r = certify(model, image, eps=args.eps, norm=args.norm or "linf", pixels=args.pixels,
                 target=args.target, backend=args.backend, time_limit=args.time_limit,
-                threads=args.threads)
+                threads=args.threads, encoding=args.encoding)
     name = lambda l: r.classes[l] if l is not None and l < len(r.classes) else l  # noqa: E731
     line = (f"{r.model}: label {name(r.original_label)} within {r.region}: {r.status.upper()}"
             + (f" by {r.method}" if r.method else "")
@@ -122,6 +125,13 @@ def cmd_certify(args) -> int:
     return 0
 
 
+def add_encoding_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoding", choices=("cnf", "mip", "ip"), default=None,
+                   help="binarized networks (BNNs) only: cnf (default; SAT with cardinality "
+                        "constraints), mip (big-M with continuous pre-activations, as Narodytska "
+                        "et al.) or ip (pure 0-1 cardinality rows); ReLU networks are always MIP")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="28x28 digit: PNG/JPEG (RGB converted to grayscale) or .npy")
     p.add_argument("--resize", action="store_true", help="scale an image of another size to 28x28")
@@ -129,7 +139,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="bundled model name or path to .keras/.h5 (default: multiclass)")
     p.add_argument("--target", type=int, default=None, help="only a change to this label counts")
     p.add_argument("--backend", "-b", default=None,
-                   help="solver: highs (default), scip (default for L2), cplex, pyomo:<solver>")
+                   help="solver: highs (default), scip (default for L2), cplex, pyomo:<solver>; "
+                        "BNNs with --encoding cnf: sat:minicard (default), sat:gluecard4, "
+                        "sat:glucose4+totalizer, ...")
+    add_encoding_arg(p)
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="seconds; on timeout the best example and the proven bound are returned")
     p.add_argument("--threads", type=int, default=None, help="solver threads")
@@ -166,7 +179,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "changes the label? Answers verified / counterexample / unknown (time limit), "
                     "by the cheapest means that settles it: attack, bounds, or solver.",
         epilog="examples:\n  verify certify examples/images/digit-7.png --norm linf --eps 0.05\n"
-               "  verify certify examples/images/digit-7.png --pixels 3 --model cnn")
+               "  verify certify examples/images/digit-7.png --pixels 3 --model cnn\n"
+               "  verify certify examples/images/digit-7.png --pixels 3 --model bnn --encoding cnf"
+               "   (BNN: at most 3 flipped pixel bits)")
     _common(p)
     add_region_args(p)
     p.set_defaults(run=cmd_certify)

@@ -5,8 +5,11 @@ Conv2D (valid/same padding, any strides, channels_last, no dilation/groups),
 AveragePooling2D and MaxPooling2D (valid/same), Flatten, Reshape, Dropout (identity at
 inference), BatchNormalization (folded into the neighbouring affine layer), ReLU and linear
 activations (as a layer or as a layer's ``activation``), and a final sigmoid or softmax
-(dropped: the IR ends at the logits). Anything else raises one
-:class:`~verify.errors.UnsupportedLayerError` that names every unsupported layer.
+(dropped: the IR ends at the logits). Binarized networks (:mod:`verify.layers`):
+BinarizeInput, IntegerInput, ``BinaryDense -> [BatchNormalization] -> Sign`` blocks (folded
+into one :class:`~verify.network.SignBlock`, see :func:`fold_sign_block`) and a final
+BinaryDense. Anything else raises one :class:`~verify.errors.UnsupportedLayerError` that
+names every unsupported layer.
 
 This is the only module that imports Keras.
 """
@@ -20,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import ModelLoadError, UnsupportedLayerError
-from .network import Affine, Layer, MaxPool, Network, ReLU
+from .network import Affine, Binarize, Layer, MaxPool, Network, Quantize, ReLU, SignBlock
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -32,6 +35,8 @@ def import_keras():
     os.environ.setdefault("KERAS_BACKEND", "jax")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras  # noqa: WPS433
+
+    from . import layers  # noqa: F401  (registers the BNN layers for load_model)
 
     return keras
 
@@ -236,6 +241,86 @@ def _softmax_layer(layer, shape, is_last):
     return [], shape, "softmax"
 
 
+def _binarize_input(layer, shape, is_last):
+    return [Binarize(float(layer.threshold), shape, layer.name)], shape, None
+
+
+def _integer_input(layer, shape, is_last):
+    return [Quantize(int(layer.levels), shape, layer.name)], shape, None
+
+
+def _binary_dense(layer, shape, is_last):
+    """A BinaryDense not followed by Sign: an affine layer with ±1 weights (BNN logits)."""
+    if len(shape) != 1:
+        raise _Unsupported(f"BinaryDense on a {len(shape)}-D input {shape}; add a Flatten first")
+    weight, bias = _binary_weights(layer)
+    out = (weight.shape[0],)
+    return [Affine(weight.astype(np.float64), bias.astype(np.float64), out, layer.name,
+                   "binary_dense")], out, None
+
+
+def _binary_weights(layer) -> tuple[np.ndarray, np.ndarray]:
+    """The ±1 weights (n_out, n_in) as int8 exactly as the layer binarises them, and the bias."""
+    kernel = np.asarray(layer.kernel.numpy(), dtype=np.float32)
+    weight = np.where(kernel >= 0, 1, -1).astype(np.int8).T.copy()
+    bias = (np.asarray(layer.bias.numpy(), dtype=np.float32) if layer.use_bias
+            else np.zeros(weight.shape[0], np.float32))
+    return weight, bias
+
+
+def _sign_alone(layer, shape, is_last):
+    raise _Unsupported("Sign must follow a BinaryDense (optionally with a BatchNormalization "
+                       "between them)")
+
+
+def fold_sign_block(dense, batchnorm, sign, input_magnitude: int, name: str) -> SignBlock:
+    """``Sign(BatchNorm(BinaryDense(x)))`` as integer thresholds, exactly as Keras computes it.
+
+    With integer inputs of magnitude at most ``input_magnitude``, the sum ``s = sign(W) x`` is
+    an integer in [-R, R] (``R = n_in * input_magnitude``), and the block's output is a
+    function of ``s`` alone: ``Sign(BatchNorm(float32(s) + bias))``. In floating point that
+    function is still monotone in ``s`` (rounding preserves order), so it is a step, and the
+    step is found by bisection on the Keras layers themselves, evaluated in float32, for all
+    neurons at once: ``+1`` exactly when ``s >= T`` (increasing), ``s <= T`` (decreasing:
+    stored as ``-s >= -T``), or always/never (a constant neuron, stored as a zero row).
+    The values on both sides of each step are evaluated again as a check.
+    """
+    weight, bias = _binary_weights(dense)
+    n_out, n_in = weight.shape
+    bound = n_in * int(input_magnitude)
+
+    def output(sums: np.ndarray) -> np.ndarray:   # sums: (rows, n_out) integers
+        z = np.asarray(sums, dtype=np.float32) + bias[None, :]        # float32, as Keras adds
+        y = batchnorm(z, training=False) if batchnorm is not None else z
+        return np.asarray(sign(y)).reshape(z.shape) > 0
+
+    lo = np.full(n_out, -bound, dtype=np.int64)
+    hi = np.full(n_out, bound, dtype=np.int64)
+    at_lo, at_hi = output(lo[None])[0], output(hi[None])[0]
+    constant = at_lo == at_hi
+    rising = ~at_lo & at_hi
+    # invariant: output(lo) == at_lo and output(hi) == at_hi for the non-constant neurons
+    while np.any((hi - lo > 1) & ~constant):
+        mid = (lo + hi) // 2
+        at_mid = output(mid[None])[0]
+        moves_hi = (at_mid == at_hi) & ~constant
+        hi = np.where(moves_hi, mid, hi)
+        lo = np.where(~moves_hi & ~constant, mid, lo)
+    signs = np.where(rising, 1, -1).astype(np.int8)
+    threshold = np.where(rising, hi, -lo)
+    threshold = np.where(constant, np.where(at_lo, 0, 1), threshold)
+    folded = (weight * signs[:, None]) * (~constant)[:, None].astype(np.int8)
+    # check both sides of every step against Keras
+    step_lo, step_hi = np.where(rising, lo, hi), np.where(rising, hi, lo)
+    for sums in (step_lo, step_hi):
+        want = output(sums[None])[0]
+        got = np.where(constant, at_lo, signs * sums >= threshold)
+        if np.any(want != got):
+            bad = np.flatnonzero(want != got)[:5].tolist()
+            raise _Unsupported(f"batch norm + sign is not a monotone step in neurons {bad}")
+    return SignBlock(folded.astype(np.int8), threshold.astype(np.int64), (n_out,), name)
+
+
 HANDLERS: dict[str, Callable] = {
     "InputLayer": _identity,
     "Dense": _dense,
@@ -249,7 +334,46 @@ HANDLERS: dict[str, Callable] = {
     "Activation": _activation,
     "ReLU": _relu_layer,
     "Softmax": _softmax_layer,
+    "BinarizeInput": _binarize_input,
+    "IntegerInput": _integer_input,
+    "BinaryDense": _binary_dense,
+    "Sign": _sign_alone,
 }
+
+
+def _integer_magnitude(ir: list[Layer]) -> int | None:
+    """The largest |value| the IR so far outputs when those values are integers, else None."""
+    if not ir:
+        return None
+    last = ir[-1]
+    if isinstance(last, (Binarize, SignBlock)):
+        return 1
+    if isinstance(last, Quantize):
+        return last.levels
+    return None
+
+
+def _sign_block_span(layers: list, i: int) -> tuple | None:
+    """``(dense, batchnorm or None, sign)`` when ``layers[i:]`` starts with BinaryDense
+    [BatchNormalization] Sign, else None."""
+    kinds = [type(l).__name__ for l in layers[i:i + 3]]
+    if kinds[:2] == ["BinaryDense", "Sign"]:
+        return layers[i], None, layers[i + 1]
+    if kinds == ["BinaryDense", "BatchNormalization", "Sign"]:
+        return layers[i], layers[i + 1], layers[i + 2]
+    return None
+
+
+def _sign_block(dense, batchnorm, sign, shape: tuple, ir: list[Layer]) -> SignBlock:
+    if len(shape) != 1:
+        raise _Unsupported(f"BinaryDense on a {len(shape)}-D input {shape}; add a Flatten first")
+    magnitude = _integer_magnitude(ir)
+    if magnitude is None:
+        raise _Unsupported("a BinaryDense-Sign block needs integer inputs: put BinarizeInput or "
+                           "IntegerInput before the first block")
+    if batchnorm is not None:
+        _batchnorm(batchnorm, (dense.units,), False)      # same checks as a lone batch norm
+    return fold_sign_block(dense, batchnorm, sign, magnitude, dense.name)
 
 
 def _chain(model) -> list:
@@ -286,8 +410,20 @@ def network_from_keras(model, name: str | None = None) -> Network:
     unsupported: list[tuple[str, str]] = []
     real = [l for l in layers if type(l).__name__ not in ("InputLayer", "Dropout")]
     last = real[-1] if real else None
-    for layer in layers:
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
         kind = type(layer).__name__
+        i += 1
+        span = _sign_block_span(layers, i - 1) if kind == "BinaryDense" else None
+        if span is not None:
+            i += sum(part is not None for part in span) - 1
+            try:
+                ir.append(_sign_block(*span, shape, ir))
+                shape = ir[-1].out_shape
+            except _Unsupported as exc:
+                unsupported.append((layer.name, f"{kind}: {exc}"))
+            continue
         handler = HANDLERS.get(kind)
         if handler is None:
             unsupported.append((layer.name, f"{kind} is not supported"))

@@ -10,6 +10,17 @@ order ``Flatten`` uses, so Flatten, Reshape and Dropout need no layer of their o
 * :class:`ReLU` — ``y = max(x, 0)`` elementwise.
 * :class:`MaxPool` — ``y_i = max(x[index[i, :]])`` (entries ``-1`` in ``index`` are padding).
 
+Binarized networks (BNNs, :mod:`verify.layers`) add three layer types:
+
+* :class:`Binarize` — the input step ``+1 if x > threshold else -1``;
+* :class:`Quantize` — the 8-bit input ``round(levels * x)``;
+* :class:`SignBlock` — a binarized neuron block ``+1 if weight @ x >= threshold else -1``
+  with integer weights in {-1, 0, +1} and integer thresholds: a ``BinaryDense`` with its
+  batch norm and sign folded in (exactly, see :func:`verify.keras_io.fold_sign_block`).
+
+The last layer of a BNN is an :class:`Affine` with ±1 weights (``kind="binary_dense"``):
+its integer-valued outputs are the logits.
+
 The network ends at the **logits**: a final sigmoid or softmax is recorded in
 :attr:`Network.output_activation` but not applied, since both are monotone and leave the
 predicted label unchanged. A one-logit (sigmoid) network predicts class 1 when its logit is
@@ -88,7 +99,59 @@ class MaxPool:
         return padded[:, self.index].max(axis=2)   # index -1 picks the -inf column
 
 
-Layer = Union[Affine, ReLU, MaxPool]
+@dataclass
+class Binarize:
+    """Input step: ``+1`` where ``x > threshold``, ``-1`` elsewhere."""
+
+    threshold: float
+    out_shape: tuple
+    name: str = ""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        # compared in float32, as Keras does: 0.5 + 1e-12 is not above 0.5 there
+        return np.where(np.asarray(x, np.float32) > np.float32(self.threshold), 1.0, -1.0)
+
+
+@dataclass
+class Quantize:
+    """Integer input: ``round(levels * x)`` (round half to even, as Keras and numpy do)."""
+
+    levels: int
+    out_shape: tuple
+    name: str = ""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.round(np.float32(self.levels) * np.asarray(x, np.float32)).astype(np.float64)
+
+
+@dataclass
+class SignBlock:
+    """Binarized neurons: ``y_i = +1 if weight[i] @ x >= threshold[i] else -1``.
+
+    ``weight`` is an int8 matrix (n_out, n_in) with entries in {-1, 0, +1} (a row of zeros
+    is a neuron whose output is constant) and ``threshold`` an int64 vector; the inputs are
+    integers (±1, or 8-bit values after :class:`Quantize`), so the sums are exact.
+    """
+
+    weight: np.ndarray
+    threshold: np.ndarray
+    out_shape: tuple
+    name: str = ""
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        sums = x @ self.weight.T.astype(np.float64)
+        return np.where(sums >= self.threshold, 1.0, -1.0)
+
+
+Layer = Union[Affine, ReLU, MaxPool, Binarize, Quantize, SignBlock]
 
 
 def layer_size(layer: Layer) -> int:
@@ -117,6 +180,12 @@ class Network:
     def num_classes(self) -> int:
         """Number of labels: 2 for a single-logit (sigmoid) network."""
         return 2 if self.num_outputs == 1 else self.num_outputs
+
+    @property
+    def is_binarized(self) -> bool:
+        """True for a BNN (binarised or integer inputs, binarized neuron blocks): the BNN
+        tasks and encodings apply."""
+        return any(isinstance(l, (Binarize, Quantize, SignBlock)) for l in self.layers)
 
     @property
     def num_relus(self) -> int:
@@ -176,6 +245,8 @@ class Network:
             if isinstance(layer, Affine):
                 nnz = layer.weight.nnz if sp.issparse(layer.weight) else layer.weight.size
                 params = int(nnz + layer.bias.size)
+            elif isinstance(layer, SignBlock):
+                params = int(np.count_nonzero(layer.weight) + layer.n_out)
             rows.append({"name": layer.name, "type": kind, "shape": list(layer.out_shape),
                          "neurons": layer_size(layer), "params": params})
         return rows

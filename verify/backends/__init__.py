@@ -1,4 +1,5 @@
-"""Solver backends, by name: ``highs`` (default), ``scip``, ``cplex``, ``pyomo:<solver>``.
+"""Solver backends, by name: ``highs`` (default), ``scip``, ``cplex``, ``pyomo:<solver>``,
+and ``sat:<solver>[+<encoding>]`` for BNN formulas (python-sat).
 
 >>> from verify.backends import get_backend
 >>> get_backend("highs").solve(problem)
@@ -10,6 +11,7 @@ from .base import Backend, SolveOptions, SolveResult, Status
 from .cplex import CplexBackend
 from .highs import HighsBackend
 from .pyomo import PyomoBackend
+from .sat import NATIVE, SatBackend
 from .scip import ScipBackend
 
 __all__ = ["Backend", "SolveOptions", "SolveResult", "Status", "get_backend", "list_backends",
@@ -33,14 +35,18 @@ def get_backend(name: str | None = None) -> Backend:
         return _FIXED[name]()
     if name.startswith("pyomo:") and len(name) > len("pyomo:"):
         return PyomoBackend(name.split(":", 1)[1])
+    if name.startswith("sat:"):
+        return SatBackend(name)
     raise BackendUnavailableError(
-        f"unknown backend {name!r}; choose one of {', '.join(_FIXED)} or pyomo:<solver> "
-        "(e.g. pyomo:appsi_highs); `verify backends` lists what is installed")
+        f"unknown backend {name!r}; choose one of {', '.join(_FIXED)}, pyomo:<solver> "
+        "(e.g. pyomo:appsi_highs) or sat:<solver> (BNNs, e.g. sat:minicard); "
+        "`verify backends` lists what is installed")
 
 
 def list_backends() -> list[Backend]:
     """Every backend ``verify backends`` reports on, installed or not."""
-    return [cls() for cls in _FIXED.values()] + [PyomoBackend(s) for s in PYOMO_LISTED]
+    return ([cls() for cls in _FIXED.values()] + [PyomoBackend(s) for s in PYOMO_LISTED]
+            + [SatBackend(s) for s in NATIVE] + [SatBackend("glucose4+totalizer")])
 
 
 def backends_for(kind: str) -> list[Backend]:

@@ -5,4 +5,6 @@
 * :mod:`verify.encodings.properties` — output properties ("label ≠ c", "label = t").
 * :mod:`verify.encodings.objectives` — distance objectives (card, L1, L2, L∞).
 * :mod:`verify.encodings.query` — the whole query: bounds, encoding, property, objective.
+* :mod:`verify.encodings.bnn` — binarized networks: one cardinality formula, rendered as CNF
+  (:mod:`verify.backends.sat`), MIP or pure IP.
 """

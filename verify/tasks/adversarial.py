@@ -34,6 +34,7 @@ from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
 from ..regions import Box, L0Ball, L1Ball, L2Ball, LinfBall, Region
 from ..results import AdversarialResult, Outcome
+from .bnn import BnnTask, bnn_min_flips
 
 #: Pixels whose solver value is this close to the original are set exactly to it.
 SNAP_TOL = 1e-6
@@ -45,7 +46,8 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
                     margin: float = DEFAULT_MARGIN, pixel_levels: int | None = None,
                     threads: int | None = None, rel_gap: float = DEFAULT_GAP,
                     region: Region | None = None, bound_stages=STAGES,
-                    use_heuristic: bool = True) -> AdversarialResult | list[AdversarialResult]:
+                    use_heuristic: bool = True, encoding: str | None = None
+                    ) -> AdversarialResult | list[AdversarialResult]:
     """The provably smallest change to ``image`` that changes ``model``'s label.
 
     ``model``: a bundled name, a path, a Keras model or a :class:`LoadedModel`. ``norm``:
@@ -55,7 +57,12 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
     to 8-bit values. ``region`` restricts the search (default: all of [0, 1]^n).
     ``use_heuristic=False`` gives the plain formulation (bounds over the whole region, no
     heuristic bound, no cutoff) for comparison.
+
+    On a binarized network (BNN) only ``norm="card"`` applies: the smallest number of
+    flipped input bits, with ``encoding`` ``"cnf"`` (default), ``"mip"`` or ``"ip"`` (see
+    :mod:`verify.tasks.bnn`).
     """
+    t0 = time.perf_counter()
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     norm = normalise_norm(norm)
     center = _as_input(model, image)
@@ -65,11 +72,21 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
         if target != "all":
             raise InvalidInputError(f"target must be a label, None or 'all', not {target!r}")
         return [min_adversarial(model, image, norm, t, backend, time_limit, margin, pixel_levels,
-                                threads, rel_gap, region, bound_stages, use_heuristic)
+                                threads, rel_gap, region, bound_stages, use_heuristic, encoding)
                 for t in range(n_classes) if t != label]
     if target is not None:
         check_labels(n_classes, label, int(target) if isinstance(target, (int, np.integer)) else target)
         target = int(target)
+    if model.network.is_binarized:
+        if norm != "card" or pixel_levels is not None or region is not None:
+            raise InvalidInputError("a BNN sees each pixel as one bit: only norm='card' (flipped "
+                                    "pixels) applies, without pixel_levels or region")
+        task = BnnTask.create(model, center, label, target, encoding or "cnf", backend,
+                              time_limit, threads)
+        return bnn_min_flips(task, t0)
+    if encoding not in (None, "mip"):
+        raise InvalidInputError(f"encoding {encoding!r} is for binarized networks; "
+                                f"{model.name} is encoded as a MIP")
     backend_name = backend or ("scip" if norm == "l2" else "highs")
     solver = get_backend(backend_name)
     solver.check_kind("miqp" if norm == "l2" else "milp")

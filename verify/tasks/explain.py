@@ -58,6 +58,7 @@ from ..errors import InvalidInputError, ProblemTooLargeError
 from ..models import LoadedModel, load_model
 from ..problem import ProblemBuilder
 from ..regions import Box
+from .bnn import BnnChecker, BnnTask
 from ..results import _num
 from .adversarial import _as_input
 from .robustness import VERIFY_MARGIN
@@ -386,7 +387,7 @@ def influence_order(net, center: np.ndarray, label: int, lo: np.ndarray, hi: np.
 def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str = "batch",
             order: str = "influence", minimum: bool = False, backend: str | None = None,
             time_limit: float | None = None, threads: int | None = None,
-            progress: Progress | None = None) -> ExplanationResult:
+            progress: Progress | None = None, encoding: str | None = None) -> ExplanationResult:
     """A subset-minimal explanation of the model's label on ``image`` (see the module docs).
 
     ``eps=None`` frees pixels over the whole [0, 1] range; ``eps=e`` only within ±e of their
@@ -395,6 +396,10 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
     explanation (hitting sets), reported in ``result.minimum`` with a proven lower bound.
     ``time_limit`` (seconds) covers everything; on it the explanation is still sound, with
     status ``time_limit``.
+
+    On a binarized network (BNN) pixels are bits: a free pixel may take either bit, ``eps``
+    does not apply, and ``encoding`` (``"cnf"``, default, ``"mip"`` or ``"ip"``) picks how
+    each check is solved (see :mod:`verify.tasks.bnn`).
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -408,6 +413,24 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     center = _as_input(model, image)
     label = int(model.keras_labels(center)[0])
+    if model.network.is_binarized:
+        if eps is not None:
+            raise InvalidInputError("a BNN sees each pixel as one bit (x > 0.5): eps does not "
+                                    "apply; leave it out (free pixels take either bit)")
+        task = BnnTask.create(model, center, label, None, encoding or "cnf", backend, time_limit,
+                              threads)
+        checker = BnnChecker(task)
+        checker.cheap = method != "seed"
+        try:
+            ranked = checker.influence_order() if order == "influence" else np.arange(center.size)
+            return _explanation(checker, model, center, label, None, method, order, minimum,
+                                ranked, np.zeros(center.size, dtype=bool), progress, t0,
+                                {"encoding": task.encoding})
+        finally:
+            checker.close()
+    if encoding not in (None, "mip"):
+        raise InvalidInputError(f"encoding {encoding!r} is for binarized networks; "
+                                f"{model.name} is encoded as a MIP")
     lo = np.zeros_like(center) if eps is None else np.clip(center - eps, 0.0, 1.0)
     hi = np.ones_like(center) if eps is None else np.clip(center + eps, 0.0, 1.0)
     deadline = None if time_limit is None else t0 + time_limit
@@ -422,14 +445,21 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
         ranked = movable
     free = np.zeros(center.size, dtype=bool)
     free[np.setdiff1d(np.arange(center.size), movable)] = True     # nothing to fix there
-    free, kept, undecided = _free_what_you_can(checker, free, ranked, method, progress)
+    return _explanation(checker, model, center, label, eps, method, order, minimum, ranked, free,
+                        progress, t0, {})
 
+
+def _explanation(checker, model: LoadedModel, center: np.ndarray, label: int, eps, method: str,
+                 order: str, minimum: bool, ranked: np.ndarray, free: np.ndarray,
+                 progress: Progress | None, t0: float, extra: dict) -> ExplanationResult:
+    """Run the destructive loop with ``checker`` and assemble the result."""
+    free, kept, undecided = _free_what_you_can(checker, free, ranked, method, progress)
     explanation = np.array(sorted(set(kept) | set(undecided.tolist())), dtype=np.int64)
     witnesses = {p: checker.witnesses[w] for p, w in kept.items() if w is not None}
     confirmed = _confirm_witnesses(model, witnesses, label)
     stats = {"kept_without_witness": int(len(explanation) - len(confirmed)),
              "undecided_pixels": int(undecided.size), "exact_time_s": round(checker.exact_time, 4),
-             "free_pixels": int(free.sum())}
+             "free_pixels": int(free.sum()), **extra}
     if undecided.size or len(confirmed) < len(explanation):
         status = "time_limit" if checker.out_of_time() else "unproven"
     else:

@@ -25,10 +25,12 @@ from ..backends import SolveOptions, Status, get_backend
 from ..bounds import compute_bounds
 from ..encodings.properties import DEFAULT_MARGIN, check_labels
 from ..encodings.query import build_query
+from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
 from ..regions import budget_region
 from ..results import CertifyResult, Outcome
 from .adversarial import _as_input, _repair, is_adversarial, snap
+from .bnn import BnnTask, bnn_certify
 
 #: Logit margin used when *proving* robustness: other labels must stay this far below.
 VERIFY_MARGIN = 1e-6
@@ -37,12 +39,16 @@ VERIFY_MARGIN = 1e-6
 def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str = "linf",
             pixels: int | None = None, target: int | None = None, backend: str | None = None,
             time_limit: float | None = None, margin: float = DEFAULT_MARGIN,
-            threads: int | None = None) -> CertifyResult:
+            threads: int | None = None, encoding: str | None = None) -> CertifyResult:
     """Prove that no input within the budget changes the label, or find one that does.
 
     Budget: ``eps`` in ``norm`` (``"linf"``, ``"l1"``, ``"l2"``: the plain Euclidean radius) or
     ``pixels`` (at most that many changed pixels, each to any value). ``target``: only a change
     to that label counts.
+
+    On a binarized network (BNN) the budget is ``pixels``: at most that many flipped input
+    bits, and ``encoding`` (``"cnf"``, default, ``"mip"`` or ``"ip"``) picks the encoding
+    (see :mod:`verify.tasks.bnn`).
     """
     t0 = time.perf_counter()
     model = load_model(model) if not isinstance(model, LoadedModel) else model
@@ -50,6 +56,16 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     label = int(model.keras_labels(center)[0])
     if target is not None:
         check_labels(model.network.num_classes, label, target)
+    if model.network.is_binarized:
+        if pixels is None or eps is not None:
+            raise InvalidInputError("a BNN sees each pixel as one bit: give the budget as "
+                                    "pixels=k (at most k flipped pixels), not eps")
+        task = BnnTask.create(model, center, label, target, encoding or "cnf", backend,
+                              time_limit, threads)
+        return bnn_certify(task, pixels, t0)
+    if encoding not in (None, "mip"):
+        raise InvalidInputError(f"encoding {encoding!r} is for binarized networks; "
+                                f"{model.name} is encoded as a MIP")
     region = budget_region(center, eps, norm, pixels)
     net = model.network.merged_affine()
     backend_name = backend or ("scip" if pixels is None and norm == "l2" else "highs")

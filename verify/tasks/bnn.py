@@ -1,0 +1,385 @@
+"""Exact tasks on binarized networks: flip robustness, minimal flips, minimal explanations.
+
+A BNN sees each pixel as one bit (``x > 0.5``), so a change is a *flip*: a pixel is moved to
+0.0 (if it was above 0.5) or to 1.0 (otherwise); every other pixel keeps its exact value.
+Every question goes through one cardinality formula (:mod:`verify.encodings.bnn`) rendered as
+``encoding="cnf"`` (python-sat, default ``sat:minicard``), ``"mip"`` or ``"ip"`` (HiGHS by
+default, or SCIP/CPLEX/Pyomo). Every example is re-checked by the Keras model.
+
+* :func:`bnn_certify` — no adversarial example within ``k`` flips (``verified``), or one.
+* :func:`bnn_min_flips` — the smallest number of flips: a greedy flip search gives an upper
+  bound ``U``; the formula is built once for ``U - 1`` flips (the budget makes most
+  first-layer neurons constant) and the bound is tightened step by step — on CNF each
+  tighter budget is one more cardinality constraint behind a selector literal, solved under
+  assumptions in the same solver; on MIP/IP the solver minimises the flip count.
+* :func:`bnn_explain` (through :func:`verify.explain`) — a subset-minimal set of pixels
+  whose bits force the label whatever the other bits are; one SAT solver holds the formula
+  with every pixel free, and fixing pixels is a set of assumptions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends import SolveOptions, Status, get_backend
+from ..backends.sat import DEFAULT_SAT, SatBackend, check_sat_backend
+from ..encodings.bnn import ENCODINGS, BnnFormula, BnnLayers, bnn_formula, bnn_layers, flip_budget, to_problem
+from ..errors import InvalidInputError
+from ..models import LoadedModel
+from ..results import AdversarialResult, CertifyResult, Outcome
+
+
+def default_backend(encoding: str) -> str:
+    return DEFAULT_SAT if encoding == "cnf" else "highs"
+
+
+@dataclass
+class BnnTask:
+    """What every BNN task needs: the model, the input, its bits and label, and the solver."""
+
+    model: LoadedModel
+    center: np.ndarray
+    label: int
+    target: int | None
+    encoding: str
+    backend: str
+    parts: BnnLayers
+    deadline: float | None
+    threads: int | None = None
+    calls: int = 0
+
+    @classmethod
+    def create(cls, model: LoadedModel, center: np.ndarray, label: int, target: int | None,
+               encoding: str, backend: str | None, time_limit: float | None,
+               threads: int | None) -> "BnnTask":
+        if encoding not in ENCODINGS:
+            raise InvalidInputError(f"encoding must be one of {', '.join(ENCODINGS)}, not {encoding!r}")
+        parts = bnn_layers(model.network)
+        backend = backend or default_backend(encoding)
+        if encoding == "cnf":
+            check_sat_backend(backend)
+        else:
+            if backend.startswith("sat:"):
+                raise InvalidInputError(f"backend {backend} solves the cnf encoding; "
+                                        f"use --encoding cnf or a MIP backend (highs, scip, cplex)")
+            get_backend(backend).check_kind("milp")
+        deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
+        return cls(model, center, label, target, encoding, backend, parts, deadline, threads)
+
+    @property
+    def bits(self) -> np.ndarray:
+        return (self.parts.binarize.forward(self.center[None])[0] > 0).astype(np.int8)
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - time.perf_counter())
+
+    def formula(self, budget: int | None = None, free: np.ndarray | None = None) -> BnnFormula:
+        return bnn_formula(self.model.network, self.center, free, budget, self.label, self.target,
+                           self.parts)
+
+    def image(self, bits: np.ndarray) -> np.ndarray:
+        """The input with the pixels whose bit differs flipped (to 0.0 or 1.0)."""
+        out = self.center.copy()
+        flipped = bits != self.bits
+        out[flipped] = np.where(self.bits[flipped] == 1, 0.0, 1.0)
+        return out
+
+    def validated(self, bits: np.ndarray) -> tuple[np.ndarray | None, int | None]:
+        """The image of ``bits`` and its Keras label, if Keras agrees it is adversarial."""
+        x = self.image(bits)
+        got = int(self.model.keras_labels(x)[0])
+        ok = got == self.target if self.target is not None else got != self.label
+        return (x, got) if ok else (None, got)
+
+    def solve_problem(self, formula: BnnFormula, minimize: bool):
+        """MIP/IP: solve the rendered problem; returns the SolveResult and the bits."""
+        self.calls += 1
+        problem = to_problem(formula, self.encoding, minimize_flips=minimize)
+        res = get_backend(self.backend).solve(problem, SolveOptions(
+            time_limit=self.remaining(), threads=self.threads))
+        bits = formula.bits_from(np.concatenate([[False], res.x > 0.5])) if res.x is not None else None
+        return res, bits, problem.summary()
+
+
+def single_flip_logits(task: BnnTask, v: np.ndarray) -> np.ndarray:
+    """Logits after flipping each single input value of ``v`` (±1), all at once: row i is
+    ``v`` with entry i flipped. The first layer's sums move by one weight column each."""
+    net, first = task.model.network, (task.parts.blocks[0] if task.parts.blocks else None)
+    if first is None:
+        return net.forward_from(1, v[None, :] * (1 - 2 * np.eye(len(v))))
+    w = first.weight.astype(np.float64)
+    moved = (w @ v)[None, :] - 2.0 * (w * v[None, :]).T                  # (pixels, units)
+    return net.forward_from(2, np.where(moved >= first.threshold[None, :], 1.0, -1.0))
+
+
+def greedy_flips(task: BnnTask, max_flips: int, restarts: int = 3, seed: int = 0) -> np.ndarray | None:
+    """Bits within ``max_flips`` flips that the network labels adversarially, or None.
+
+    Each step scores every single flip at once (the first layer's sums change by one column
+    of its weights) and takes one that lowers the margin ``s_label - max_other`` (targeted:
+    ``max_other - s_target``) most; ties, common with integer logits, are broken at random,
+    with a few restarts.
+    """
+    net = task.model.network
+    rng = np.random.default_rng(seed)
+    start = task.parts.binarize.forward(task.center[None])[0]
+
+    def margin(logits: np.ndarray) -> np.ndarray:
+        labels = net.labels_from_logits(logits)
+        if task.target is not None:
+            others = np.delete(logits, task.target, axis=1).max(axis=1)
+            score = others - logits[:, task.target]
+            return np.where(labels == task.target, -np.inf, score)
+        others = np.delete(logits, task.label, axis=1).max(axis=1)
+        return np.where(labels != task.label, -np.inf, logits[:, task.label] - others)
+
+    for _ in range(restarts):
+        v = start.copy()
+        for _ in range(max_flips):
+            scores = margin(single_flip_logits(task, v))
+            scores[v != start] = np.inf                                       # no flipping back
+            best = scores.min()
+            if not np.isfinite(best) and best > 0:
+                break
+            choice = rng.choice(np.flatnonzero(scores == best))
+            v[choice] = -v[choice]
+            if best == -np.inf:
+                return (v > 0).astype(np.int8)
+    return None
+
+
+def _finish_certify(task: BnnTask, k: int, status: str, method: str, t0: float, stats: dict,
+                    bits: np.ndarray | None = None) -> CertifyResult:
+    example, adv_label = None, None
+    if bits is not None:
+        example, adv_label = task.validated(bits)
+        if example is None:
+            status, method = Outcome.UNKNOWN, ""
+            stats["rejected"] = "the solver's example is not adversarial in Keras"
+    shape = tuple(task.model.input_shape)
+    stats.update(encoding=task.encoding, flips=k, calls=task.calls)
+    return CertifyResult("certify", task.model.name, f"at most {k} flipped pixels (binarised input)",
+                         task.backend, status, method, task.label, adv_label,
+                         time.perf_counter() - t0, task.center.reshape(shape),
+                         None if example is None else example.reshape(shape),
+                         list(task.model.classes), stats)
+
+
+def bnn_certify(task: BnnTask, k: int, t0: float) -> CertifyResult:
+    """Is there an input with at most ``k`` flipped pixels that the BNN labels otherwise?"""
+    if int(k) != k or k < 0:
+        raise InvalidInputError(f"pixels must be a whole number ≥ 0, got {k}")
+    k = int(k)
+    stats: dict = {}
+    hit = greedy_flips(task, k) if k > 0 else None
+    if hit is not None and task.validated(hit)[0] is not None:
+        return _finish_certify(task, k, Outcome.COUNTEREXAMPLE, "attack", t0, stats, hit)
+    formula = task.formula(budget=k)
+    stats["formula"] = formula.size()
+    stats["unstable"] = formula.stats["unstable"]
+    if task.encoding == "cnf":
+        task.calls += 1
+        res = SatBackend(task.backend).solve_formula(formula, SolveOptions(time_limit=task.remaining()))
+        bits = formula.bits_from(res.x) if res.x is not None else None
+    else:
+        res, bits, stats["problem"] = task.solve_problem(formula, minimize=False)
+    if bits is not None:
+        return _finish_certify(task, k, Outcome.COUNTEREXAMPLE, "solver", t0, stats, bits)
+    if res.status == Status.INFEASIBLE:
+        return _finish_certify(task, k, Outcome.VERIFIED, "solver", t0, stats)
+    return _finish_certify(task, k, Outcome.UNKNOWN, "", t0, stats)
+
+
+def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> AdversarialResult:
+    """The smallest number of flipped pixels that changes the label (or reaches the target)."""
+    stats: dict = {"encoding": task.encoding}
+    best = greedy_flips(task, max_greedy)
+    best_x = task.validated(best)[0] if best is not None else None
+    upper = int(np.count_nonzero(best != task.bits)) if best_x is not None else None
+    stats["greedy_flips"] = upper
+    lower = 1
+    status = Outcome.TIME_LIMIT
+    if upper == 1:
+        status, lower = Outcome.OPTIMAL, 1
+    elif task.encoding == "cnf":
+        status, lower, best_x = _descend_cnf(task, upper, best_x, stats)
+    else:
+        formula = task.formula(budget=None if upper is None else upper - 1)
+        stats["formula"], stats["unstable"] = formula.size(), formula.stats["unstable"]
+        res, bits, stats["problem"] = task.solve_problem(formula, minimize=True)
+        stats["solver_status"] = res.status
+        proven = res.status in (Status.OPTIMAL, Status.INFEASIBLE)
+        if bits is not None:
+            x = task.validated(bits)[0]
+            if x is None:            # an exact encoding should never do this; never trust it
+                stats["rejected"] = "the solver's example is not adversarial in Keras"
+                proven = False
+            elif upper is None or np.count_nonzero(bits != task.bits) < upper:
+                best_x = x
+        if res.status == Status.INFEASIBLE:
+            lower = upper
+        elif res.bound is not None:
+            lower = max(lower, int(np.ceil(res.bound - 1e-6)))
+        if proven:
+            if best_x is None:
+                status = Outcome.INFEASIBLE
+            else:
+                status, lower = Outcome.OPTIMAL, int(np.count_nonzero(best_x != task.center))
+    return _flips_result(task, status, best_x, lower, t0, stats)
+
+
+def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
+    """Tighten the flip budget in one SAT solver until it is unsatisfiable."""
+    formula = task.formula(budget=None if upper is None else upper - 1)
+    stats["formula"], stats["unstable"] = formula.size(), formula.stats["unstable"]
+    session = SatBackend(task.backend).session(formula, task.remaining())
+    steps = []
+    try:
+        limit = None if upper is None else upper - 1
+        while True:
+            assumptions = []
+            if limit is not None and (upper is None or limit < upper - 1):
+                selector = session.new_var()
+                session.add(flip_budget(formula, limit, selector))
+                assumptions = [selector]
+            task.calls += 1
+            res = session.solve(assumptions, task.remaining())
+            steps.append({"at_most": limit, "status": res.status, "time_s": round(res.time_s, 4)})
+            if res.status == Status.INFEASIBLE:
+                bound = (limit + 1) if limit is not None else None
+                status = Outcome.OPTIMAL if best_x is not None else Outcome.INFEASIBLE
+                return status, bound, best_x
+            if res.x is None:
+                return Outcome.TIME_LIMIT, 1, best_x
+            bits = formula.bits_from(res.x)
+            x = task.validated(bits)[0]
+            if x is None:          # cannot happen for an exact encoding; never trust it blindly
+                stats["rejected"] = "a SAT model was not adversarial in Keras"
+                return Outcome.TIME_LIMIT, 1, best_x
+            best_x = x
+            flips = int(np.count_nonzero(bits != task.bits))
+            if flips <= 1:
+                return Outcome.OPTIMAL, 1, best_x
+            limit = flips - 1
+    finally:
+        stats["steps"] = steps
+        stats["sat"] = session.size()
+        session.close()
+
+
+def _flips_result(task: BnnTask, status: str, example, lower, t0, stats) -> AdversarialResult:
+    shape = tuple(task.model.input_shape)
+    adv_label = None
+    if example is not None:
+        adv_label = int(task.model.keras_labels(example)[0])
+    objective = None if example is None else float(np.count_nonzero(example != task.center))
+    stats["calls"] = task.calls
+    return AdversarialResult(
+        task="min-adv-card", model=task.model.name, norm="card", backend=task.backend,
+        status=status, objective=objective, bound=None if lower is None else float(lower),
+        original_label=task.label, adversarial_label=adv_label, target=task.target,
+        time_s=time.perf_counter() - t0, image=task.center.reshape(shape),
+        adversarial=None if example is None else example.reshape(shape), margin=0.0,
+        classes=list(task.model.classes), stats=stats)
+
+
+class BnnChecker:
+    """"With the pixels in ``free`` free (any bit) and the rest fixed, can the label change?"
+    for :func:`verify.explain` on a BNN. CNF: one solver holds the formula with every pixel
+    free, and the fixed pixels are assumptions. MIP/IP: the formula for ``free`` is built
+    and solved. Witnesses found earlier are reused first."""
+
+    def __init__(self, task: BnnTask):
+        self.task = task
+        self.center = task.center
+        self.label = task.label
+        self.threads = task.threads
+        self.counts = {"witness": 0, "bounds": 0, "attack": 0, "exact": 0}
+        self.exact_time = 0.0
+        self.witnesses: list[np.ndarray] = []
+        self.changed = np.zeros((0, task.center.size), dtype=bool)
+        self.bits = task.bits
+        self.cheap = True               # False: no witness reuse (the seed-style method)
+        self.session = None
+        if task.encoding == "cnf":
+            self.formula = task.formula()
+            self.session = SatBackend(task.backend).session(self.formula, task.remaining())
+
+    @property
+    def calls(self) -> int:
+        return self.task.calls
+
+    @property
+    def solver(self):
+        return get_backend(self.task.backend)
+
+    def remaining(self) -> float | None:
+        return self.task.remaining()
+
+    def out_of_time(self) -> bool:
+        r = self.remaining()
+        return r is not None and r <= 0
+
+    def region(self, free: np.ndarray) -> np.ndarray:
+        return free
+
+    def attack(self, free: np.ndarray) -> None:
+        return None                     # no separate attack: SAT calls are the cheap check
+
+    def store(self, x: np.ndarray) -> int:
+        """Keep a witness image, with the flips it does not need reverted."""
+        net = self.task.model.network
+        x = x.copy()
+        for p in np.flatnonzero(x != self.center):
+            trial = x.copy()
+            trial[p] = self.center[p]
+            if net.label(trial) != self.label:
+                x = trial
+        self.witnesses.append(x)
+        self.changed = np.vstack([self.changed, (x != self.center)[None]])
+        return len(self.witnesses) - 1
+
+    def check(self, free: np.ndarray) -> tuple[bool | None, int | None]:
+        """(True, None): proven robust; (False, w): witness ``w``; (None, None): undecided."""
+        if self.cheap and self.witnesses:
+            inside = np.flatnonzero(~np.any(self.changed & ~free, axis=1))
+            if inside.size:
+                self.counts["witness"] += 1
+                return False, int(inside[0])
+        if self.out_of_time():
+            return None, None
+        t0 = time.perf_counter()
+        if self.session is not None:
+            self.task.calls += 1
+            res = self.session.solve(self.formula.original_literals()[~free], self.remaining())
+            bits = self.formula.bits_from(res.x) if res.x is not None else None
+        else:
+            res, bits, _ = self.task.solve_problem(self.task.formula(free=free), minimize=False)
+        self.exact_time += time.perf_counter() - t0
+        if res.status == Status.INFEASIBLE:
+            self.counts["exact"] += 1
+            return True, None
+        if bits is None:
+            return None, None
+        self.counts["exact"] += 1
+        return False, self.store(self.task.image(bits))
+
+    def sweep(self, free: np.ndarray, undecided: np.ndarray) -> dict[int, int]:
+        return {}
+
+    def influence_order(self) -> np.ndarray:
+        """Pixels, least influential first: by how much flipping each alone lowers the margin
+        (integer logits: ties keep index order)."""
+        v = self.task.parts.binarize.forward(self.center[None])[0]
+        logits = single_flip_logits(self.task, v)
+        others = np.delete(logits, self.label, axis=1).max(axis=1)
+        drop = (self.task.model.network.forward(self.center)[0][self.label]
+                - np.delete(self.task.model.network.forward(self.center)[0], self.label).max()) \
+            - (logits[:, self.label] - others)
+        return np.argsort(drop, kind="stable")
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
