@@ -8,6 +8,7 @@ label?) is answered by enumeration.
 """
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import os
@@ -559,7 +560,7 @@ def test_bundled_bnn_folding_matches_keras(name, digits_1000):
 def test_save_and_reload(cases, tmp_path):
     import keras
 
-    import verify.layers  # noqa: F401  (registers the BNN layers)
+    importlib.import_module("verify.layers")       # registers the BNN layers
 
     case = cases[1]
     path = tmp_path / "m.keras"

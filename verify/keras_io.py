@@ -15,6 +15,7 @@ This is the only module that imports Keras.
 """
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -36,7 +37,7 @@ def import_keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras  # noqa: WPS433
 
-    from . import layers  # noqa: F401  (registers the BNN layers for load_model)
+    importlib.import_module(f"{__package__}.layers")    # registers the BNN layers for load_model
 
     return keras
 
