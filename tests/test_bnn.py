@@ -22,7 +22,7 @@ import pytest
 
 from verify import certify, explain, min_adversarial
 from verify.backends import Status, get_backend
-from verify.backends.sat import SatBackend
+from verify.backends.sat import DEFAULT_SAT, SatBackend
 from verify.encodings.bnn import bnn_formula, bnn_layers, flip_budget, to_problem
 from verify.errors import BackendUnavailableError, InvalidInputError, UnsupportedLayerError
 from verify.keras_io import network_from_keras
@@ -820,7 +820,7 @@ def test_cli_certify(capsys, bnn_small, tmp_path):
     any_change = bool(np.any(bnn_small.keras_labels(flipped) != label))
     assert result["status"] == ("counterexample" if any_change else "verified")
     assert result["original_label"] == label and result["encoding"] == "cnf"
-    assert result["backend"] == "sat:minicard" and result["flips"] == 1
+    assert result["backend"] == DEFAULT_SAT and result["flips"] == 1
     assert (tmp_path / "result.json").is_file()
     assert json.loads((tmp_path / "result.json").read_text())["status"] == result["status"]
     # a BNN budget given as eps is a one-line error, not a traceback

@@ -30,7 +30,7 @@ NATIVE = ("minicard", "gluecard3", "gluecard4")
 CLAUSAL_SOLVERS = ("glucose4", "glucose42", "maplechrono", "minisat22", "cadical153", "cadical195")
 #: python-sat cannot interrupt these, so they cannot honour a time limit
 NO_INTERRUPT = ("cadical153", "cadical195")
-DEFAULT_SAT = "sat:minicard"
+DEFAULT_SAT = "sat:gluecard4"   # fastest of the native solvers in benchmarks/bnn.py
 #: Refuse to write more clauses than this for one formula (clausal encodings of wide
 #: layers blow up; say so instead of running out of memory).
 MAX_CLAUSES = 20_000_000

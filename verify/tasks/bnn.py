@@ -3,7 +3,7 @@
 A BNN sees each pixel as one bit (``x > 0.5``), so a change is a *flip*: a pixel is moved to
 0.0 (if it was above 0.5) or to 1.0 (otherwise); every other pixel keeps its exact value.
 Every question goes through one cardinality formula (:mod:`verify.encodings.bnn`) rendered as
-``encoding="cnf"`` (python-sat, default ``sat:minicard``), ``"mip"`` or ``"ip"`` (HiGHS by
+``encoding="cnf"`` (python-sat, default ``sat:gluecard4``), ``"mip"`` or ``"ip"`` (HiGHS by
 default, or SCIP/CPLEX/Pyomo). Every example is re-checked by the Keras model.
 
 * :func:`bnn_certify` — no adversarial example within ``k`` flips (``verified``), or one.
