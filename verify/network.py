@@ -42,15 +42,10 @@ from .errors import InvalidInputError
 Matrix = Union[np.ndarray, sp.csr_matrix]
 
 
-@dataclass
-class Affine:
-    """``y = W x + b``; ``kind`` records where it came from (dense, conv2d, avgpool, ...)."""
+class _WeightedLayer:
+    """Sizes of a layer with a ``weight`` matrix of shape (n_out, n_in)."""
 
-    weight: Matrix          # (n_out, n_in)
-    bias: np.ndarray        # (n_out,)
-    out_shape: tuple
-    name: str = ""
-    kind: str = "dense"
+    weight: Matrix
 
     @property
     def n_in(self) -> int:
@@ -59,6 +54,17 @@ class Affine:
     @property
     def n_out(self) -> int:
         return self.weight.shape[0]
+
+
+@dataclass
+class Affine(_WeightedLayer):
+    """``y = W x + b``; ``kind`` records where it came from (dense, conv2d, avgpool, ...)."""
+
+    weight: Matrix          # (n_out, n_in)
+    bias: np.ndarray        # (n_out,)
+    out_shape: tuple
+    name: str = ""
+    kind: str = "dense"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # (W @ x.T).T works for dense and sparse W alike
@@ -125,7 +131,7 @@ class Quantize:
 
 
 @dataclass
-class SignBlock:
+class SignBlock(_WeightedLayer):
     """Binarized neurons: ``y_i = +1 if weight[i] @ x >= threshold[i] else -1``.
 
     ``weight`` is an int8 matrix (n_out, n_in) with entries in {-1, 0, +1} (a row of zeros
@@ -137,14 +143,6 @@ class SignBlock:
     threshold: np.ndarray
     out_shape: tuple
     name: str = ""
-
-    @property
-    def n_in(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def n_out(self) -> int:
-        return self.weight.shape[0]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         sums = x @ self.weight.T.astype(np.float64)
