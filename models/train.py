@@ -100,16 +100,45 @@ def build_multiclass_large() -> keras.Model:
     )
 
 
-def build_bnn(hidden: tuple[int, ...], name: str) -> keras.Model:
+class MarginPenalty(layers.Layer):
+    """Training only (between a batch norm and its Sign): a loss that pushes each neuron's
+    sum at least ``flips`` flipped inputs away from its threshold.
+
+    A flipped ±1 input moves a BinaryDense sum by 2, and the batch norm scales sums by
+    ``|gamma| / sqrt(variance + eps)``; so ``|y| / scale / 2`` is the number of flips the
+    neuron is from changing sign. Penalising ``relu(flips - that)`` keeps neurons stable
+    under small flip budgets, which is what makes exact verification fast (cf. the
+    cardinality-bound decay of Jia & Rinard, NeurIPS 2020). It has no weights, so the model
+    without it (the one saved) takes the trained weights unchanged.
+    """
+
+    def __init__(self, batchnorm, flips: float, weight: float, **kwargs):
+        super().__init__(**kwargs)
+        self.batchnorm, self.flips, self.weight = batchnorm, float(flips), float(weight)
+
+    def call(self, y):
+        bn = self.batchnorm
+        scale = keras.ops.abs(bn.gamma) / keras.ops.sqrt(bn.moving_variance + bn.epsilon)
+        distance = keras.ops.abs(y) / (2.0 * scale + 1e-6)
+        self.add_loss(self.weight * keras.ops.mean(keras.ops.relu(self.flips - distance)))
+        return y
+
+
+def build_bnn(hidden: tuple[int, ...], name: str, margins: tuple[float, ...] | None = None,
+              margin_weight: float = 0.0) -> keras.Model:
     """Binarized net (seed architecture): binarised input, then per hidden layer
-    BinaryDense -> BatchNormalization -> Sign, then a BinaryDense output of integer logits."""
-    stack = [keras.Input(shape=(28, 28, 1), name="image"), layers.Flatten(name="flatten"),
-             BinarizeInput(name="binarize")]
+    BinaryDense -> BatchNormalization -> Sign, then a BinaryDense output of integer logits.
+    With ``margins`` (flips per hidden layer), the training model also has a MarginPenalty
+    after each batch norm."""
+    x = inputs = keras.Input(shape=(28, 28, 1), name="image")
+    x = BinarizeInput(name="binarize")(layers.Flatten(name="flatten")(x))
     for k, units in enumerate(hidden, start=1):
-        stack += [BinaryDense(units, name=f"binary_dense_{k}"),
-                  layers.BatchNormalization(name=f"batchnorm_{k}"), Sign(name=f"sign_{k}")]
-    stack.append(BinaryDense(10, name="binary_dense_out"))
-    return keras.Sequential(stack, name=name)
+        norm = layers.BatchNormalization(name=f"batchnorm_{k}")
+        x = norm(BinaryDense(units, name=f"binary_dense_{k}")(x))
+        if margins:
+            x = MarginPenalty(norm, margins[k - 1], margin_weight, name=f"margin_{k}")(x)
+        x = Sign(name=f"sign_{k}")(x)
+    return keras.Model(inputs, BinaryDense(10, name="binary_dense_out")(x), name=name)
 
 
 class ScaledLogitsLoss(keras.losses.Loss):
@@ -136,6 +165,8 @@ class Spec:
     seed: int
     learning_rate: float = 1e-3  # Adam
     logit_scale: float | None = None   # BNNs: train on scale * logits (ScaledLogitsLoss)
+    flip_noise: float = 0.0            # BNNs: each epoch, flip this fraction of input pixels
+    build_train: Callable[[], keras.Model] | None = None   # training model, if it differs
 
     @property
     def binary(self) -> bool:
@@ -161,7 +192,9 @@ SPECS: dict[str, Spec] = {
              DIGITS, 20, 4046),
         Spec("bnn", lambda: build_bnn((200, 100), "bnn"),
              "784-200-100-10 binarized (input > 0.5 -> ±1; BinaryDense-BatchNorm-Sign x2; "
-             "BinaryDense integer logits)", DIGITS, 30, 5057, 1e-3, logit_scale=0.1),
+             "BinaryDense integer logits); trained with 3 % input flips and a margin penalty "
+             "(8 / 4 flips)", DIGITS, 30, 5057, 1e-3, logit_scale=0.1, flip_noise=0.03,
+             build_train=lambda: build_bnn((200, 100), "bnn", (8.0, 4.0), 1.0)),
         Spec("bnn-small", lambda: build_bnn((32, 16), "bnn_small"),
              "784-32-16-10 binarized (as bnn, smaller, for tests)", DIGITS, 20, 6068, 1e-3,
              logit_scale=0.25),
@@ -198,7 +231,7 @@ def train(spec: Spec, split) -> tuple[keras.Model, dict, float]:
     keras.utils.set_random_seed(spec.seed)
     x_train, y_train = select(split.x_train, split.y_train, spec.classes)
     x_test, y_test = select(split.x_test, split.y_test, spec.classes)
-    model = spec.build()
+    model = (spec.build_train or spec.build)()
     if spec.binary:
         loss, targets = "binary_crossentropy", y_train.astype(np.float32)[:, None]
     elif spec.logit_scale is not None:
@@ -207,7 +240,16 @@ def train(spec: Spec, split) -> tuple[keras.Model, dict, float]:
         loss, targets = "sparse_categorical_crossentropy", y_train
     model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss=loss, metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(x_train, targets, epochs=spec.epochs, batch_size=BATCH_SIZE, shuffle=True, verbose=0)
+    if spec.flip_noise:             # fresh random pixel flips (x -> 1 - x) every epoch
+        rng = np.random.default_rng(spec.seed)
+        for _ in range(spec.epochs):
+            noisy = x_train.copy()
+            flip = rng.random(noisy.shape) < spec.flip_noise
+            noisy[flip] = 1.0 - noisy[flip]
+            model.fit(noisy, targets, epochs=1, batch_size=BATCH_SIZE, shuffle=True, verbose=0)
+    else:
+        model.fit(x_train, targets, epochs=spec.epochs, batch_size=BATCH_SIZE, shuffle=True,
+                  verbose=0)
     seconds = time.perf_counter() - start
     accuracy = float(np.mean(predict_classes(model, x_test, spec.binary) == y_test))
     entry = {

@@ -30,7 +30,7 @@ def cmd_backends(args) -> int:
               f"{', '.join(s.upper() for s in r['solves']):<22} {r['note'] or r['doc']}")
     print("\nDefault: highs. L2 (sum of squares) objectives need MIQP: scip or cplex. "
           "Any Pyomo solver: --backend pyomo:<name>. Binarized networks: --encoding cnf with "
-          "--backend sat:<solver>[+<encoding>] (default sat:gluecard4), or --encoding mip/ip.")
+          "--backend sat:<solver>[+<encoding>] (default sat:minicard), or --encoding mip/ip.")
     return 0
 
 

@@ -140,7 +140,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", type=int, default=None, help="only a change to this label counts")
     p.add_argument("--backend", "-b", default=None,
                    help="solver: highs (default), scip (default for L2), cplex, pyomo:<solver>; "
-                        "BNNs with --encoding cnf: sat:gluecard4 (default), sat:minicard, "
+                        "BNNs with --encoding cnf: sat:minicard (default), sat:gluecard4, "
                         "sat:glucose4+totalizer, ...")
     add_encoding_arg(p)
     p.add_argument("--time-limit", type=float, default=None, metavar="S",

@@ -30,10 +30,12 @@ NATIVE = ("minicard", "gluecard3", "gluecard4")
 CLAUSAL_SOLVERS = ("glucose4", "glucose42", "maplechrono", "minisat22", "cadical153", "cadical195")
 #: python-sat cannot interrupt these, so they cannot honour a time limit
 NO_INTERRUPT = ("cadical153", "cadical195")
-DEFAULT_SAT = "sat:gluecard4"   # fastest of the native solvers in benchmarks/bnn.py
+DEFAULT_SAT = "sat:minicard"   # gluecard3/4 can hang beyond any interrupt (see the README)
 #: Refuse to write more clauses than this for one formula (clausal encodings of wide
 #: layers blow up; say so instead of running out of memory).
 MAX_CLAUSES = 20_000_000
+#: Conflicts in the first slice of a time-limited search (doubling afterwards).
+FIRST_CONFLICT_BUDGET = 2_000
 
 
 class SatBackend(Backend):
@@ -176,7 +178,6 @@ class SatSession:
         """Satisfiable (status ``optimal``, ``x``: bool per variable, index 0 unused),
         unsatisfiable (``infeasible``) or out of time (``time_limit``)."""
         t0 = time.perf_counter()
-        timer = None
         if self.expired:
             return SolveResult(Status.TIME_LIMIT, self.backend.name, time_s=0.0,
                                message="the time limit ran out while writing the formula")
@@ -184,18 +185,10 @@ class SatSession:
             raise BackendUnavailableError(
                 f"python-sat cannot interrupt {self.backend.solver}, so it cannot keep a time "
                 "limit; drop the time limit or use sat:glucose4+totalizer")
-        if time_limit is not None:
-            if time_limit <= 0:
-                return SolveResult(Status.TIME_LIMIT, self.backend.name, time_s=0.0)
-            timer = threading.Timer(time_limit, self.solver.interrupt)
-            timer.start()
-        try:
-            answer = self.solver.solve_limited(assumptions=[int(a) for a in assumptions],
-                                               expect_interrupt=timer is not None)
-        finally:
-            if timer is not None:
-                timer.cancel()
-                self.solver.clear_interrupt()
+        if time_limit is not None and time_limit <= 0:
+            return SolveResult(Status.TIME_LIMIT, self.backend.name, time_s=0.0)
+        answer = self._run([int(a) for a in assumptions],
+                           None if time_limit is None else t0 + time_limit)
         elapsed = time.perf_counter() - t0
         if answer is None:
             return SolveResult(Status.TIME_LIMIT, self.backend.name, time_s=elapsed)
@@ -206,6 +199,31 @@ class SatSession:
         truth[model[model > 0]] = True
         return SolveResult(Status.OPTIMAL, self.backend.name, x=truth, objective=0.0,
                            time_s=elapsed)
+
+    def _run(self, assumptions: list[int], deadline: float | None) -> bool | None:
+        """True/False, or None when the deadline passed. Some solvers (gluecard4 on wide
+        cardinality constraints) ignore an interrupt for minutes, so the search runs in
+        slices of a conflict budget that doubles each time (a slice ends in a restart that
+        keeps the learned clauses), with the clock checked between slices and an
+        interrupt as well."""
+        if deadline is None:
+            return self.solver.solve(assumptions=assumptions)
+        budget = FIRST_CONFLICT_BUDGET
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return None
+            timer = threading.Timer(remaining, self.solver.interrupt)
+            timer.start()
+            try:
+                self.solver.conf_budget(budget)
+                answer = self.solver.solve_limited(assumptions=assumptions, expect_interrupt=True)
+            finally:
+                timer.cancel()
+                self.solver.clear_interrupt()
+            if answer is not None:
+                return answer
+            budget *= 2
 
     def close(self) -> None:
         self.solver.delete()

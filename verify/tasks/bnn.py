@@ -3,7 +3,7 @@
 A BNN sees each pixel as one bit (``x > 0.5``), so a change is a *flip*: a pixel is moved to
 0.0 (if it was above 0.5) or to 1.0 (otherwise); every other pixel keeps its exact value.
 Every question goes through one cardinality formula (:mod:`verify.encodings.bnn`) rendered as
-``encoding="cnf"`` (python-sat, default ``sat:gluecard4``), ``"mip"`` or ``"ip"`` (HiGHS by
+``encoding="cnf"`` (python-sat, default ``sat:minicard``), ``"mip"`` or ``"ip"`` (HiGHS by
 default, or SCIP/CPLEX/Pyomo). Every example is re-checked by the Keras model.
 
 * :func:`bnn_certify` — no adversarial example within ``k`` flips (``verified``), or one.
@@ -150,6 +150,20 @@ def greedy_flips(task: BnnTask, max_flips: int, restarts: int = 3, seed: int = 0
     return None
 
 
+def prune_flips(task: BnnTask, bits: np.ndarray) -> np.ndarray:
+    """Revert, one at a time, the flips of an adversarial ``bits`` that are not needed for it
+    to stay adversarial on the network (a solver's answer often flips more than it needs)."""
+    net = task.model.network
+    bits = bits.copy()
+    for p in np.flatnonzero(bits != task.bits):
+        trial = bits.copy()
+        trial[p] = task.bits[p]
+        label = net.label(task.image(trial))
+        if (label == task.target) if task.target is not None else (label != task.label):
+            bits = trial
+    return bits
+
+
 def _finish_certify(task: BnnTask, k: int, status: str, method: str, t0: float, stats: dict,
                     bits: np.ndarray | None = None) -> CertifyResult:
     example, adv_label = None, None
@@ -196,6 +210,8 @@ def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> Adversarial
     """The smallest number of flipped pixels that changes the label (or reaches the target)."""
     stats: dict = {"encoding": task.encoding}
     best = greedy_flips(task, max_greedy)
+    if best is not None:
+        best = prune_flips(task, best)
     best_x = task.validated(best)[0] if best is not None else None
     upper = int(np.count_nonzero(best != task.bits)) if best_x is not None else None
     stats["greedy_flips"] = upper
@@ -253,7 +269,7 @@ def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
                 return status, bound, best_x
             if res.x is None:
                 return Outcome.TIME_LIMIT, 1, best_x
-            bits = formula.bits_from(res.x)
+            bits = prune_flips(task, formula.bits_from(res.x))
             x = task.validated(bits)[0]
             if x is None:          # cannot happen for an exact encoding; never trust it blindly
                 stats["rejected"] = "a SAT model was not adversarial in Keras"
@@ -264,7 +280,8 @@ def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
                 return Outcome.OPTIMAL, 1, best_x
             limit = flips - 1
     finally:
-        stats["steps"] = steps
+        stats["budgets_tried"] = len(steps)
+        stats["last_steps"] = steps[-3:]
         stats["sat"] = session.size()
         session.close()
 
@@ -329,14 +346,7 @@ class BnnChecker:
         return None                     # no separate attack: SAT calls are the cheap check
 
     def store(self, x: np.ndarray) -> int:
-        """Keep a witness image, with the flips it does not need reverted."""
-        net = self.task.model.network
-        x = x.copy()
-        for p in np.flatnonzero(x != self.center):
-            trial = x.copy()
-            trial[p] = self.center[p]
-            if net.label(trial) != self.label:
-                x = trial
+        """Keep a witness image; returns its index."""
         self.witnesses.append(x)
         self.changed = np.vstack([self.changed, (x != self.center)[None]])
         return len(self.witnesses) - 1
@@ -364,7 +374,7 @@ class BnnChecker:
         if bits is None:
             return None, None
         self.counts["exact"] += 1
-        return False, self.store(self.task.image(bits))
+        return False, self.store(self.task.image(prune_flips(self.task, bits)))
 
     def sweep(self, free: np.ndarray, undecided: np.ndarray) -> dict[int, int]:
         return {}
