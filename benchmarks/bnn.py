@@ -59,8 +59,6 @@ def load_log() -> list[dict]:
 
 def answer(task, formula, encoding: str, backend: str, limit: float) -> dict:
     """Render + solve one formula; verdict sat/unsat/timeout, time, sizes, Keras check."""
-    import numpy as np
-
     from verify.backends import SolveOptions, Status, get_backend
     from verify.backends.sat import SatBackend
     from verify.encodings.bnn import to_problem
@@ -82,8 +80,7 @@ def answer(task, formula, encoding: str, backend: str, limit: float) -> dict:
             size = {"columns": problem.num_cols, "rows": problem.num_rows,
                     "integer": problem.num_integer}
             res = get_backend(backend).solve(problem, SolveOptions(time_limit=limit, threads=1))
-            bits = (formula.bits_from(np.concatenate([[False], res.x > 0.5]))
-                    if res.x is not None else None)
+            bits = formula.bits_from_columns(res.x) if res.x is not None else None
     except ProblemTooLargeError as exc:
         return {"verdict": "too_large", "time_s": time.perf_counter() - t0, "note": str(exc)[:120]}
     elapsed = time.perf_counter() - t0

@@ -116,6 +116,10 @@ class BnnFormula:
         bits[free] = true_vars[self.pixel_vars[free]].astype(bits.dtype)
         return bits
 
+    def bits_from_columns(self, x: np.ndarray) -> np.ndarray:
+        """The input bits of a MIP/IP solution (column ``var - 1`` holds variable ``var``)."""
+        return self.bits_from(np.concatenate([[False], np.asarray(x)[:self.num_vars] > 0.5]))
+
     def size(self) -> dict:
         """Variables, clauses, cardinality constraints and their literals."""
         cons = self.all_constraints()

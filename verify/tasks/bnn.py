@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,9 +69,14 @@ class BnnTask:
         deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
         return cls(model, center, label, target, encoding, backend, parts, deadline, threads)
 
-    @property
+    @cached_property
     def bits(self) -> np.ndarray:
+        """The input's own bits (1 ⇔ +1)."""
         return (self.parts.binarize.forward(self.center[None])[0] > 0).astype(np.int8)
+
+    def reaches(self, label: int) -> bool:
+        """Whether ``label`` is what the task looks for (the target, or any other label)."""
+        return label == self.target if self.target is not None else label != self.label
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.perf_counter())
@@ -90,8 +96,7 @@ class BnnTask:
         """The image of ``bits`` and its Keras label, if Keras agrees it is adversarial."""
         x = self.image(bits)
         got = int(self.model.keras_labels(x)[0])
-        ok = got == self.target if self.target is not None else got != self.label
-        return (x, got) if ok else (None, got)
+        return (x, got) if self.reaches(got) else (None, got)
 
     def solve_problem(self, formula: BnnFormula, minimize: bool):
         """MIP/IP: solve the rendered problem; returns the SolveResult and the bits."""
@@ -99,7 +104,7 @@ class BnnTask:
         problem = to_problem(formula, self.encoding, minimize_flips=minimize)
         res = get_backend(self.backend).solve(problem, SolveOptions(
             time_limit=self.remaining(), threads=self.threads))
-        bits = formula.bits_from(np.concatenate([[False], res.x > 0.5])) if res.x is not None else None
+        bits = formula.bits_from_columns(res.x) if res.x is not None else None
         return res, bits, problem.summary()
 
 
@@ -158,8 +163,7 @@ def prune_flips(task: BnnTask, bits: np.ndarray) -> np.ndarray:
     for p in np.flatnonzero(bits != task.bits):
         trial = bits.copy()
         trial[p] = task.bits[p]
-        label = net.label(task.image(trial))
-        if (label == task.target) if task.target is not None else (label != task.label):
+        if task.reaches(net.label(task.image(trial))):
             bits = trial
     return bits
 
@@ -384,11 +388,12 @@ class BnnChecker:
         (integer logits: ties keep index order)."""
         v = self.task.parts.binarize.forward(self.center[None])[0]
         logits = single_flip_logits(self.task, v)
-        others = np.delete(logits, self.label, axis=1).max(axis=1)
-        drop = (self.task.model.network.forward(self.center)[0][self.label]
-                - np.delete(self.task.model.network.forward(self.center)[0], self.label).max()) \
-            - (logits[:, self.label] - others)
-        return np.argsort(drop, kind="stable")
+        here = self.task.model.network.forward(self.center)[0]
+
+        def margin(z: np.ndarray) -> np.ndarray:
+            return z[..., self.label] - np.delete(z, self.label, axis=-1).max(axis=-1)
+
+        return np.argsort(margin(here) - margin(logits), kind="stable")
 
     def close(self) -> None:
         if self.session is not None:
