@@ -28,6 +28,9 @@ from .results import AdversarialResult, CertifyResult  # noqa: E402
 from .tasks.adversarial import min_adversarial  # noqa: E402
 from .tasks.explain import ExplanationResult, explain  # noqa: E402
 from .tasks.robustness import certify  # noqa: E402
+from .attacks.api import AttackResult, attack  # noqa: E402
+from .tasks.compare import ComparisonResult, compare  # noqa: E402
 
 __all__ += ["load_model", "bundled_models", "LoadedModel", "min_adversarial", "certify",
-            "explain", "AdversarialResult", "CertifyResult", "ExplanationResult"]
+            "explain", "AdversarialResult", "CertifyResult", "ExplanationResult", "attack",
+            "compare", "AttackResult", "ComparisonResult"]

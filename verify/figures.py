@@ -88,3 +88,68 @@ def explanation_figure(result, path: str | Path) -> Path:
     fig.suptitle(f"{result.model}: pixels that force '{name}' (others {rng}); {proof}{extra}",
                  fontsize=9)
     return _save(plt, fig, path)
+
+
+UNITS = {"card": "pixels", "l1": "L1", "l2": "squared L2", "linf": "L∞"}
+
+
+def side_by_side_figure(image, panels: list[tuple[str, np.ndarray | None]], title: str,
+                        path: str | Path) -> Path:
+    """The original, then one adversarial image per panel (``(caption, image or None)``),
+    with the change below each (red: brighter, blue: darker)."""
+    plt = _plt()
+    cols = 1 + len(panels)
+    fig, axes = plt.subplots(2, cols, figsize=(2.3 * cols, 5.0), squeeze=False)
+    orig = _image(image)
+    axes[0, 0].imshow(orig, cmap="gray", vmin=0, vmax=1)
+    axes[0, 0].set_title("original", fontsize=8)
+    axes[1, 0].axis("off")
+    for j, (caption, adv) in enumerate(panels, start=1):
+        axes[0, j].set_title(caption, fontsize=8)
+        if adv is None:
+            axes[0, j].text(0.5, 0.5, "failed", ha="center", va="center")
+            axes[1, j].axis("off")
+            continue
+        axes[0, j].imshow(_image(adv), cmap="gray", vmin=0, vmax=1)
+        delta = _image(np.asarray(adv, dtype=np.float64) - np.asarray(image, dtype=np.float64))
+        lim = max(float(np.abs(delta).max()), 1e-6)
+        axes[1, j].imshow(delta, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        axes[1, j].set_xlabel(f"change (±{lim:.2g})", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    return _save(plt, fig, path)
+
+
+def comparison_figure(result, path: str | Path) -> Path:
+    """The exact minimum beside each attack's example (a :class:`ComparisonResult`)."""
+    exact = result.exact
+    name = lambda l: result.classes[l] if l is not None and l < len(result.classes) else l  # noqa: E731
+    proof = "proven" if exact.minimal else f"{exact.status}, bound {exact.bound}"
+    dist = "—" if exact.objective is None else f"{exact.objective:.4g}"
+    panels = [(f"exact: {dist} ({proof})\n→ {name(exact.adversarial_label)}", exact.adversarial)]
+    for a, row in zip(result.attacks, result.rows()):
+        if row["success"]:
+            ratio = "" if row["ratio"] is None else f", ×{row['ratio']:.2f}"
+            panels.append((f"{a.method}: {row['distance']:.4g}{ratio}\n→ {name(row['adversarial_label'])}",
+                           a.adversarial[0]))
+        else:
+            panels.append((f"{a.method}: failed", None))
+    title = (f"{result.model}, label {name(exact.original_label)}: smallest {UNITS[result.norm]} "
+             f"change, exact vs attacks (ratio attack / exact)")
+    return side_by_side_figure(exact.image, panels, title, path)
+
+
+def attack_figure(result, path: str | Path, index: int = 0) -> Path:
+    """One image of an attack batch (an :class:`AttackResult`) beside its adversarial example."""
+    name = lambda l: result.classes[l] if l < len(result.classes) else l  # noqa: E731
+    i = index
+    if result.success[i]:
+        panel = (f"{result.method}: {name(result.labels[i])} → {name(result.adversarial_labels[i])}\n"
+                 f"{UNITS[result.norm]} {result.distances[i]:.4g}", result.adversarial[i])
+    else:
+        panel = (f"{result.method}: failed", None)
+    eps = "smallest ε found" if result.eps is None else f"ε = {result.eps:g}"
+    title = f"{result.model}: {result.method} ({result.norm}, {eps}), checked by Keras"
+    return side_by_side_figure(result.images[i], [panel], title, path)

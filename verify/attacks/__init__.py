@@ -4,4 +4,8 @@
   (back-propagation through the IR's affine, ReLU and max-pool layers).
 * :mod:`verify.attacks.search` — the fast searches the exact tasks start from: greedy pixel
   changes (L0) and projected-gradient / line searches for L1, L2 and L∞.
+* :mod:`verify.attacks.methods` — the attacks users know (FGSM, PGD for L∞/L2/L1, C&W L2,
+  DeepFool, JSMA-style L0, greedy L0), batched and seeded; :mod:`verify.attacks.minmax` — MinMax.
+* :mod:`verify.attacks.api` — :func:`~verify.attacks.api.attack`: success re-checked by Keras,
+  distances in the exact tasks' units (see :func:`verify.compare` for the exact minimum beside).
 """

@@ -16,34 +16,39 @@ import scipy.sparse as sp
 from ..network import Affine, MaxPool, Network, ReLU
 
 
-def margin_coefficients(logits: np.ndarray, label: int, target: int | None) -> np.ndarray:
-    """Per input, the coefficient vector ``w`` with margin = ``w · logits`` (the active pair)."""
+def margin_coefficients(logits: np.ndarray, label: int | np.ndarray,
+                        target: int | np.ndarray | None) -> np.ndarray:
+    """Per input, the coefficient vector ``w`` with margin = ``w · logits`` (the active pair).
+
+    ``label`` and ``target`` are one class for the whole batch or one class per input."""
     batch, n_out = logits.shape
+    rows = np.arange(batch)
+    labels = np.broadcast_to(np.asarray(label, dtype=np.int64), (batch,))
     coef = np.zeros((batch, n_out))
     if n_out == 1:
-        coef[:, 0] = 1.0 if label == 0 else -1.0
+        coef[:, 0] = np.where(labels == 0, 1.0, -1.0)
         return coef
-    rows = np.arange(batch)
+    others = logits.copy()
     if target is None:
-        others = logits.copy()
-        others[:, label] = -np.inf
+        others[rows, labels] = -np.inf
         coef[rows, np.argmax(others, axis=1)] += 1.0
-        coef[:, label] -= 1.0
+        coef[rows, labels] -= 1.0
     else:
-        others = logits.copy()
-        others[:, target] = -np.inf
-        coef[:, target] += 1.0
+        targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (batch,))
+        others[rows, targets] = -np.inf
+        coef[rows, targets] += 1.0
         coef[rows, np.argmax(others, axis=1)] -= 1.0
     return coef
 
 
-def margins(network: Network, x: np.ndarray, label: int, target: int | None = None) -> np.ndarray:
+def margins(network: Network, x: np.ndarray, label: int | np.ndarray,
+            target: int | np.ndarray | None = None) -> np.ndarray:
     logits = network.forward(x)
     return np.sum(margin_coefficients(logits, label, target) * logits, axis=1)
 
 
-def margin_and_gradient(network: Network, x: np.ndarray, label: int,
-                        target: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def margin_and_gradient(network: Network, x: np.ndarray, label: int | np.ndarray,
+                        target: int | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Margins of a batch and their gradients with respect to the (flat) inputs."""
     values = network.forward_all(x)
     coef = margin_coefficients(values[-1], label, target)
