@@ -38,6 +38,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from verify.data import load_mnist, write_png  # noqa: E402
+from verify.ensembles import build_mixture, train_mixture  # noqa: E402
 from verify.layers import BinarizeInput, BinaryDense, Sign  # noqa: E402
 
 DEFAULT_OUT = ROOT / "verify" / "assets" / "models"
@@ -167,6 +168,9 @@ class Spec:
     logit_scale: float | None = None   # BNNs: train on scale * logits (ScaledLogitsLoss)
     flip_noise: float = 0.0            # BNNs: each epoch, flip this fraction of input pixels
     build_train: Callable[[], keras.Model] | None = None   # training model, if it differs
+    # custom training (spec, images, labels) -> the trained inference model, replacing the
+    # compile-and-fit below (mixtures: members trained independently, verify.ensembles)
+    fit: Callable[["Spec", np.ndarray, np.ndarray], keras.Model] | None = None
 
     @property
     def binary(self) -> bool:
@@ -177,6 +181,15 @@ class Spec:
         if self.binary:
             return f"digits {self.classes[0]} vs {self.classes[1]}"
         return f"digits {self.classes[0]}-{self.classes[-1]}"
+
+
+def fit_mixture(n_members: int, hidden: tuple[int, ...], name: str):
+    """A Spec.fit that trains a mixture's members independently (verify.ensembles)."""
+    def fit(spec: Spec, x: np.ndarray, y: np.ndarray) -> keras.Model:
+        return train_mixture(n_members, hidden, spec.epochs, spec.seed, n_classes=len(spec.classes),
+                             data=(x, y), learning_rate=spec.learning_rate,
+                             batch_size=BATCH_SIZE, name=name)
+    return fit
 
 
 DIGITS = tuple(range(10))
@@ -198,6 +211,9 @@ SPECS: dict[str, Spec] = {
         Spec("bnn-small", lambda: build_bnn((32, 16), "bnn_small"),
              "784-32-16-10 binarized (as bnn, smaller, for tests)", DIGITS, 20, 6068, 1e-3,
              logit_scale=0.25),
+        Spec("mixture-10", lambda: build_mixture(10, (16,), seed=7079, name="mixture_10"),
+             "mixture of 10 independently trained 784-16-10 ReLU nets, averaged logits, "
+             "softmax output", DIGITS, 20, 7079, fit=fit_mixture(10, (16,), "mixture_10")),
     )
 }
 
@@ -231,6 +247,10 @@ def train(spec: Spec, split) -> tuple[keras.Model, dict, float]:
     keras.utils.set_random_seed(spec.seed)
     x_train, y_train = select(split.x_train, split.y_train, spec.classes)
     x_test, y_test = select(split.x_test, split.y_test, spec.classes)
+    if spec.fit is not None:
+        start = time.perf_counter()
+        model = spec.fit(spec, x_train, y_train)
+        return model, evaluate(spec, model, x_train, x_test, y_test), time.perf_counter() - start
     model = (spec.build_train or spec.build)()
     if spec.binary:
         loss, targets = "binary_crossentropy", y_train.astype(np.float32)[:, None]
@@ -251,8 +271,13 @@ def train(spec: Spec, split) -> tuple[keras.Model, dict, float]:
         model.fit(x_train, targets, epochs=spec.epochs, batch_size=BATCH_SIZE, shuffle=True,
                   verbose=0)
     seconds = time.perf_counter() - start
+    return model, evaluate(spec, model, x_train, x_test, y_test), seconds
+
+
+def evaluate(spec: Spec, model: keras.Model, x_train, x_test, y_test) -> dict:
+    """The model's index.json entry, with its accuracy on the test digits."""
     accuracy = float(np.mean(predict_classes(model, x_test, spec.binary) == y_test))
-    entry = {
+    return {
         "file": f"{spec.name}.keras",
         "architecture": spec.architecture,
         "task": spec.task,
@@ -264,7 +289,6 @@ def train(spec: Spec, split) -> tuple[keras.Model, dict, float]:
         "seed": spec.seed,
         "params": int(model.count_params()),
     }
-    return model, entry, seconds
 
 
 def save_weights_only_model(spec: Spec, model: keras.Model, path: Path) -> None:

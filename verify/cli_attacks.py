@@ -144,8 +144,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=None, metavar="A,B",
                    help="comma-separated attacks (default: those of the norm, below)")
     p.add_argument("--backend", "-b", default=None, help="solver for the exact minimum")
-    p.add_argument("--time-limit", type=float, default=45.0, metavar="S",
-                   help="seconds for the exact minimum (default 45; on timeout the best example and "
+    p.add_argument("--time-limit", type=float, default=40.0, metavar="S",
+                   help="seconds for the exact minimum (default 40; on timeout the best example and "
                         "the proven bound are shown)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=cmd_compare)

@@ -30,7 +30,8 @@ class UnsupportedLayerError(VerifyError):
         super().__init__(
             f"{len(self.layers)} unsupported layer(s): {listed}. Supported: Dense, Conv2D, "
             "AveragePooling2D, MaxPooling2D, Flatten, Reshape, Dropout, BatchNormalization, "
-            "ReLU/linear activations, a final sigmoid/softmax, and the BNN layers of "
+            "ReLU/linear activations, a final sigmoid/softmax, parallel members of equal "
+            "depth merged by Average/Add (ensembles), and the BNN layers of "
             "verify.layers (BinarizeInput/IntegerInput, BinaryDense-[BatchNormalization]-Sign "
             "blocks, a final BinaryDense)."
         )

@@ -8,8 +8,16 @@ activations (as a layer or as a layer's ``activation``), and a final sigmoid or 
 (dropped: the IR ends at the logits). Binarized networks (:mod:`verify.layers`):
 BinarizeInput, IntegerInput, ``BinaryDense -> [BatchNormalization] -> Sign`` blocks (folded
 into one :class:`~verify.network.SignBlock`, see :func:`fold_sign_block`) and a final
-BinaryDense. Anything else raises one :class:`~verify.errors.UnsupportedLayerError` that
-names every unsupported layer.
+BinaryDense.
+
+Ensembles ("mixtures", :mod:`verify.ensembles`): a functional model whose graph is
+``trunk -> N parallel member chains -> Average (or Add) -> tail``, each part a chain of the
+layers above and all members of the same depth, becomes ONE ordinary network: the members
+side by side (stacked first-layer rows, block-diagonal sparse later layers) and the merge
+folded into the last affine layer (see :func:`_merge_members`).
+
+Anything else raises one :class:`~verify.errors.UnsupportedLayerError` that names every
+unsupported layer (and merge).
 
 This is the only module that imports Keras.
 """
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import ModelLoadError, UnsupportedLayerError
-from .network import Affine, Binarize, Layer, MaxPool, Network, Quantize, ReLU, SignBlock
+from .network import (Affine, Binarize, Layer, MaxPool, Network, Quantize, ReLU, SignBlock,
+                      layer_size)
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -322,6 +332,11 @@ def fold_sign_block(dense, batchnorm, sign, input_magnitude: int, name: str) -> 
     return SignBlock(folded.astype(np.int8), threshold.astype(np.int64), (n_out,), name)
 
 
+def _single_merge(layer, shape, is_last):
+    """An Average or Add of one tensor (an ensemble of one member) is the identity."""
+    return [], shape, None
+
+
 HANDLERS: dict[str, Callable] = {
     "InputLayer": _identity,
     "Dense": _dense,
@@ -339,6 +354,8 @@ HANDLERS: dict[str, Callable] = {
     "IntegerInput": _integer_input,
     "BinaryDense": _binary_dense,
     "Sign": _sign_alone,
+    "Average": _single_merge,       # of several tensors: see _parallel below
+    "Add": _single_merge,
 }
 
 
@@ -402,15 +419,271 @@ def _chain(model) -> list:
     return layers
 
 
-def network_from_keras(model, name: str | None = None) -> Network:
-    """Convert a Keras model to the network IR (see the module docstring for what is supported)."""
-    layers = _chain(model)
-    shape = tuple(int(d) for d in model.input_shape[1:])
+# ---------------------------------------------------------------------------------------------
+# Parallel members merged by Average/Add: ensembles ("mixtures", verify.ensembles)
+
+#: merge layers of parallel members -> the weight of each member's output, given their number
+MERGES: dict[str, Callable[[int], float]] = {"Average": lambda n: 1.0 / n, "Add": lambda n: 1.0}
+
+
+@dataclass
+class _Parallel:
+    """A model of the shape ``trunk -> N parallel member chains -> merge -> tail``."""
+
+    trunk: list                 # layers from the input to the tensor the members share
+    members: list[list]         # each member's layers, in the order the merge takes them
+    merge: Any                  # the Average/Add layer
+    tail: list                  # layers after the merge, to the output
+
+
+def _inputs_of(layer) -> list:
+    inp = layer.input
+    return list(inp) if isinstance(inp, (list, tuple)) else [inp]
+
+
+def _is_branching(model) -> bool:
+    """True for a single-input, single-output functional model that is not a chain: some
+    layer takes several tensors, or some tensor feeds several layers."""
+    keras = import_keras()
+    if isinstance(model, keras.Sequential) or len(model.inputs) != 1 or len(model.outputs) != 1:
+        return False
+    fed: set[int] = set()
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        inputs = _inputs_of(layer)
+        if len(inputs) > 1 or any(id(t) in fed for t in inputs):
+            return True
+        fed.update(id(t) for t in inputs)
+    return False
+
+
+def _parallel(model) -> tuple[_Parallel | None, list[tuple[str, str]]]:
+    """Split a branching model into trunk, parallel members, merge and tail; the second value
+    lists ``(layer name, reason)`` for every way the graph departs from that shape."""
+    consumers: dict[int, list] = {}
+    for layer in model.layers:
+        if type(layer).__name__ != "InputLayer":
+            for tensor in _inputs_of(layer):
+                consumers.setdefault(id(tensor), []).append(layer)
+    visited: set[int] = set()
+
+    def follow(tensor, chain: list):
+        """Extend ``chain`` while ``tensor`` feeds exactly one single-input layer; return the
+        tensor where that stops and the layers it feeds."""
+        while True:
+            after = consumers.get(id(tensor), [])
+            if len(after) != 1 or len(_inputs_of(after[0])) != 1 or id(after[0]) in visited:
+                return tensor, after
+            visited.add(id(after[0]))
+            chain.append(after[0])
+            tensor = after[0].output
+
+    problems: list[tuple[str, str]] = []
+    trunk: list = []
+    fork, firsts = follow(model.inputs[0], trunk)
+    if len(firsts) < 2:
+        where = firsts[0] if firsts else (trunk[-1] if trunk else model)
+        problems.append((where.name, f"{type(where).__name__} merges tensors that are not "
+                         "parallel branches of one shared tensor"))
+        return None, problems
+    members, ends, merges = [], [], []
+    for first in firsts:
+        if len(_inputs_of(first)) != 1:
+            problems.append((first.name, f"{type(first).__name__} takes the shared tensor "
+                             "directly (a skip connection): each member needs its own layers"))
+            continue
+        visited.add(id(first))
+        chain = [first]
+        end, after = follow(first.output, chain)
+        if len(after) != 1:
+            problems.append((chain[-1].name, "a member that branches again (nested branches "
+                             "are not supported)" if after else "a member that does not reach "
+                             "the merge"))
+            continue
+        members.append(chain)
+        ends.append(end)
+        merges.append(after[0])
+    if problems:
+        return None, problems
+    merge = merges[0]
+    kind = type(merge).__name__
+    if any(m is not merge for m in merges):
+        names = sorted({m.name for m in merges})
+        problems.append((merge.name, "members end in different merge layers "
+                         f"({', '.join(names)}); only one level of parallel members is supported"))
+        return None, problems
+    by_end = {id(t): chain for t, chain in zip(ends, members)}
+    merged = _inputs_of(merge)
+    if len(merged) != len(members) or any(id(t) not in by_end for t in merged):
+        problems.append((merge.name, f"{kind} also takes tensors that are not parallel members of "
+                         "one shared tensor (shared layers, skip connections or nested branches "
+                         "are not supported)"))
+        return None, problems
+    if kind not in MERGES:
+        problems.append((merge.name, f"{kind} merges {len(members)} parallel members; only "
+                         f"{' and '.join(MERGES)} are supported (the ensemble must be affine in "
+                         "its members' outputs)"))
+    tail: list = []
+    end, after = follow(merge.output, tail)
+    if after or end is not model.outputs[0]:
+        problems.append(((after[0] if after else merge).name, "branches again after the merge; "
+                         "only one level of parallel members is supported"))
+    return _Parallel(trunk, [by_end[id(t)] for t in merged], merge, tail), problems
+
+
+def _layer_problems(model, known: set[str]) -> list[tuple[str, str]]:
+    """Every single-input layer of ``model`` (except those named in ``known``) that the IR
+    cannot represent, checked with the shapes Keras records: so that one error lists them all
+    even when the graph itself is not supported."""
+    problems = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in ("InputLayer", "Sign") or layer.name in known or len(_inputs_of(layer)) > 1:
+            continue
+        handler = HANDLERS.get(kind)
+        if handler is None:
+            problems.append((layer.name, f"{kind} is not supported"))
+            continue
+        try:
+            shape = tuple(int(d) for d in layer.input.shape[1:])
+            handler(layer, shape, layer.output is model.outputs[0])
+        except _Unsupported as exc:
+            problems.append((layer.name, f"{kind}: {exc}"))
+        except (TypeError, ValueError):     # unknown dimensions: nothing to check here
+            continue
+    return problems
+
+
+def _merged_name(layers: list) -> str:
+    return layers[0].name if len(layers) == 1 else f"{layers[0].name}..{layers[-1].name}"
+
+
+def _merge_members(members: list[list[Layer]], n_in: int, coefficients: list[float],
+                   labels: list[str], merge_name: str) -> list[Layer]:
+    """Parallel member networks on one shared input of ``n_in`` values, whose outputs are
+    combined as ``sum_i coefficients[i] * member_i(x)``, as ONE chain of IR layers.
+
+    The merged network carries all members side by side: its layer ``k`` holds every member's
+    layer ``k`` (ReLUs and max-pools concatenated). Its first affine layer stacks the members'
+    weight rows (they all read the shared input); later affine layers are block-diagonal
+    (sparse CSR: member ``i`` reads only its own previous outputs); the members' last affine
+    layers and the merge become one affine layer ``sum_i c_i (W_i h_i + b_i)``, i.e. the
+    weights ``[c_1 W_1 ... c_N W_N]`` and the bias ``sum_i c_i b_i`` (for an Average,
+    ``c_i = 1/N``). A member that does not start with an affine layer gets an identity one
+    first. Members must have the same sequence of IR layer types (same depth); widths may
+    differ. Raises ``_Unsupported`` otherwise.
+    """
+    members = [fold_batchnorm(m) for m in members]
+    for i, member in enumerate(members):
+        if any(isinstance(l, (Binarize, Quantize, SignBlock)) for l in member):
+            raise _Unsupported(f"member {labels[i]} has binarized layers; ensembles of BNNs are "
+                               "not supported")
+        if not member or not isinstance(member[0], Affine):
+            eye = sp.identity(n_in, format="csr", dtype=np.float64)
+            member.insert(0, Affine(eye, np.zeros(n_in), (n_in,), f"{labels[i]}.input", "identity"))
+    kinds = ["-".join(type(l).__name__ for l in m) for m in members]
+    if len(set(kinds)) > 1:
+        groups: dict[str, list[str]] = {}
+        for label, k in zip(labels, kinds):
+            groups.setdefault(k, []).append(label)
+        shown = "; ".join(", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
+                                                   else "") + f": {k}" for k, names in groups.items())
+        raise _Unsupported(f"its members differ in depth or layer types ({shown}); only members "
+                           "with the same sequence of layers can be merged")
+    merged: list[Layer] = []
+    sizes = [n_in] * len(members)          # each member's input size to the current layer
+    for k in range(len(members[0])):
+        parts = [m[k] for m in members]
+        name, total = _merged_name(parts), sum(layer_size(l) for l in parts)
+        if isinstance(parts[0], Affine):
+            weights = [l.weight for l in parts]
+            if k == 0:        # every member reads the shared input: stack the rows
+                weight = (sp.vstack([sp.csr_matrix(w) for w in weights], format="csr")
+                          if any(sp.issparse(w) for w in weights) else np.vstack(weights))
+            else:
+                weight = sp.block_diag(weights, format="csr")
+            bias = np.concatenate([l.bias for l in parts])
+            merged.append(Affine(weight, bias, (total,), name, parts[0].kind))
+        elif isinstance(parts[0], ReLU):
+            merged.append(ReLU((total,), name))
+        elif isinstance(parts[0], MaxPool):
+            width = max(l.index.shape[1] for l in parts)
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            index = np.concatenate([
+                np.pad(np.where(l.index >= 0, l.index + off, -1),
+                       ((0, 0), (0, width - l.index.shape[1])), constant_values=-1)
+                for l, off in zip(parts, offsets)])
+            merged.append(MaxPool(index, int(sum(sizes)), (total,), name))
+        else:
+            raise _Unsupported(f"{type(parts[0]).__name__} layers in members are not supported")
+        sizes = [layer_size(l) for l in parts]
+    out = members[0][-1].out_shape
+    if len(set(sizes)) > 1:
+        raise _Unsupported(f"its members have outputs of different sizes {sorted(set(sizes))}")
+    m = sizes[0]
+    combine = sp.hstack([c * sp.identity(m, format="csr") for c in coefficients], format="csr")
+    last = merged[-1]
+    if isinstance(last, Affine):
+        weight = combine @ last.weight
+        if sp.issparse(weight):
+            weight = weight.tocsr()
+            weight.eliminate_zeros()
+            if weight.nnz > 0.25 * weight.shape[0] * weight.shape[1]:
+                weight = weight.toarray()
+        bias = np.asarray(combine @ last.bias).ravel()
+        merged[-1] = Affine(weight, bias, out, f"{last.name}+{merge_name}", last.kind)
+    else:
+        merged.append(Affine(combine, np.zeros(m), out, merge_name, "merge"))
+    return merged
+
+
+def _network_from_parallel(model, name: str | None) -> Network:
+    parallel, problems = _parallel(model)
+    if parallel is None or problems:
+        raise UnsupportedLayerError(problems + _layer_problems(model, {n for n, _ in problems}))
+    input_shape = tuple(int(d) for d in model.input_shape[1:])
     ir: list[Layer] = []
-    final = "linear"
-    unsupported: list[tuple[str, str]] = []
+    fork_shape, _, unsupported = _convert(parallel.trunk, input_shape, ir, None)
+    member_irs, shapes = [], []
+    for chain in parallel.members:
+        member: list[Layer] = []
+        shape, _, bad = _convert(chain, fork_shape, member, None)
+        member_irs.append(member)
+        shapes.append(shape)
+        unsupported += bad
+    kind = type(parallel.merge).__name__
+    n = len(parallel.members)
+    if not unsupported:
+        try:
+            ir.extend(_merge_members(member_irs, int(np.prod(fork_shape)),
+                                     [MERGES[kind](n)] * n, [c[0].name for c in parallel.members],
+                                     parallel.merge.name))
+        except _Unsupported as exc:
+            unsupported.append((parallel.merge.name, f"{kind}: {exc}"))
+    _, final, bad = _convert(parallel.tail, shapes[0], ir, _last_real(parallel.tail))
+    unsupported += bad
+    if unsupported:
+        raise UnsupportedLayerError(unsupported)
+    return Network(input_shape, fold_batchnorm(ir), final or "linear", name or model.name,
+                   {"members": n, "merge": kind.lower()})
+
+
+def _last_real(layers: list):
+    """The last layer that is not an InputLayer or Dropout (it may carry the final activation)."""
     real = [l for l in layers if type(l).__name__ not in ("InputLayer", "Dropout")]
-    last = real[-1] if real else None
+    return real[-1] if real else None
+
+
+def _convert(layers: list, shape: tuple, ir: list[Layer], last) -> tuple[tuple, str | None, list]:
+    """Append the IR of a chain of Keras ``layers`` (input ``shape``) to ``ir``.
+
+    ``last`` is the layer allowed to carry a final sigmoid/softmax (None: none is). Returns
+    the output shape, the final activation (or None) and the unsupported layers as
+    ``(name, reason)`` pairs.
+    """
+    final = None
+    unsupported: list[tuple[str, str]] = []
     i = 0
     while i < len(layers):
         layer = layers[i]
@@ -437,10 +710,27 @@ def network_from_keras(model, name: str | None = None) -> Network:
         ir.extend(new)
         if act:
             final = act
+    return shape, final, unsupported
+
+
+def network_from_keras(model, name: str | None = None) -> Network:
+    """Convert a Keras model to the network IR (see the module docstring for what is supported).
+
+    A chain of layers (Sequential or functional) is read layer by layer. A functional model
+    of parallel members merged by ``Average`` or ``Add`` (an ensemble, e.g. from
+    :func:`verify.ensembles.build_mixture`) becomes one ordinary network; see
+    :func:`_merge_members`. Its ``meta`` then records ``members`` and ``merge``.
+    """
+    if _is_branching(model):
+        return _network_from_parallel(model, name)
+    layers = _chain(model)
+    ir: list[Layer] = []
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    _, final, unsupported = _convert(layers, shape, ir, _last_real(layers))
     if unsupported:
         raise UnsupportedLayerError(unsupported)
-    return Network(tuple(int(d) for d in model.input_shape[1:]), fold_batchnorm(ir), final,
-                   name or model.name)
+    return Network(tuple(int(d) for d in model.input_shape[1:]), fold_batchnorm(ir),
+                   final or "linear", name or model.name)
 
 
 def fold_batchnorm(layers: list[Layer]) -> list[Layer]:

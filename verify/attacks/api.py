@@ -187,7 +187,9 @@ def attack(model: Any, images: np.ndarray, method: str = "pgd", norm: str = "lin
         if np.any(labels == target):
             raise InvalidInputError(f"target {target} is already the label of images "
                                     f"{np.flatnonzero(labels == target).tolist()}")
-    if m.kind == "fixed-eps" and eps is None:
+    if net.is_binarized:
+        candidates = [[a] for a in _bnn_greedy(model, x, labels, target, seed, **options)]
+    elif m.kind == "fixed-eps" and eps is None:
         candidates = _smallest_eps(m, net, x, labels, norm, target, seed, options)
     else:
         radii = np.full(len(x), np.inf if eps is None else float(eps))
@@ -200,6 +202,20 @@ def attack(model: Any, images: np.ndarray, method: str = "pgd", norm: str = "lin
     return AttackResult(method, norm, m.kind, model.name, eps, target, x.reshape(shape),
                         adv.reshape(shape), labels, adv_labels, ok, dist,
                         time.perf_counter() - t0, list(model.classes), dict(options, seed=seed))
+
+
+def _bnn_greedy(model: LoadedModel, x, labels, target, seed: int, max_flips: int = 100) -> np.ndarray:
+    """Greedy on a binarized network: the BNN tasks' flip search (every single flip scored at
+    once, random tie-breaks among equal integer margins), then unneeded flips undone."""
+    from ..tasks.bnn import BnnTask, greedy_flips, prune_flips
+
+    out = x.copy()
+    for i in range(len(x)):
+        task = BnnTask.create(model, x[i], int(labels[i]), target, "cnf", None, None, None)
+        bits = greedy_flips(task, max_flips, seed=seed)
+        if bits is not None:
+            out[i] = task.image(prune_flips(task, bits))
+    return out
 
 
 def _ir_success(net: Network, adv: np.ndarray, labels, target, margin: float) -> np.ndarray:
