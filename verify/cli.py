@@ -112,7 +112,7 @@ def cmd_predict(args) -> int:
 
 
 #: Modules that add further subcommands: each has ``register(subparsers)``.
-COMMAND_MODULES = ("cli_solver", "cli_tasks", "cli_explain", "cli_attacks")
+COMMAND_MODULES = ("cli_solver", "cli_tasks", "cli_explain", "cli_attacks", "cli_bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
