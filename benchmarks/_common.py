@@ -44,3 +44,16 @@ def write_results(name: str, title: str, command: str, table: str, data, notes: 
     print(table)
     print(f"\nwritten: {path}")
     return path
+
+
+def append_record(log: Path, rec: dict) -> None:
+    """Append one finished query to a JSONL log at once (a long run loses nothing)."""
+    log.parent.mkdir(exist_ok=True)
+    with log.open("a") as f:
+        f.write(json.dumps(rec, default=lambda o: o.item() if hasattr(o, "item") else str(o)) + "\n")
+
+
+def read_records(log: Path) -> list[dict]:
+    if not log.is_file():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]

@@ -25,7 +25,6 @@ Every finished record is appended to ``results/attacks.jsonl``; ``--report`` wri
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, markdown_table, write_results  # noqa: E402
+from _common import RESULTS, append_record, markdown_table, read_records, write_results  # noqa: E402
 
 LOG = RESULTS / "attacks.jsonl"
 NORMS = ("card", "l1", "l2", "linf")
@@ -41,15 +40,11 @@ FGS_EPS = (0.05, 0.1, 0.3, 0.5, 1.0)   # the seed's table: 0.3, 0.5, 1.0
 
 
 def record(rec: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    with LOG.open("a") as f:
-        f.write(json.dumps(rec, default=lambda o: o.item() if hasattr(o, "item") else str(o)) + "\n")
+    append_record(LOG, rec)
 
 
 def load_log() -> list[dict]:
-    if not LOG.is_file():
-        return []
-    return [json.loads(line) for line in LOG.read_text().splitlines() if line.strip()]
+    return read_records(LOG)
 
 
 def _finite(v):

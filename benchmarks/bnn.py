@@ -27,7 +27,6 @@ rewrites ``results/bnn.md``/``.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import RESULTS, markdown_table, write_results  # noqa: E402
+from _common import RESULTS, append_record, markdown_table, read_records, write_results  # noqa: E402
 
 LOG = RESULTS / "bnn.jsonl"
 NATIVE = ["sat:minicard", "sat:gluecard4"]
@@ -46,15 +45,11 @@ BUDGETS = (1, 2, 3, 5)
 
 
 def record(rec: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    with LOG.open("a") as f:
-        f.write(json.dumps(rec, default=lambda o: o.item() if hasattr(o, "item") else str(o)) + "\n")
+    append_record(LOG, rec)
 
 
 def load_log() -> list[dict]:
-    if not LOG.is_file():
-        return []
-    return [json.loads(line) for line in LOG.read_text().splitlines() if line.strip()]
+    return read_records(LOG)
 
 
 def answer(task, formula, encoding: str, backend: str, limit: float) -> dict:
