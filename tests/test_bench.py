@@ -135,7 +135,7 @@ def test_sigkill_then_restart_loses_and_duplicates_nothing(tmp_path, reference):
 
 
 def test_dask_local_cluster_equals_local_workers(tmp_path, reference):
-    distributed = pytest.importorskip("dask.distributed")
+    from dask import distributed   # a dependency (setup.cfg): a missing dask must fail, not skip
     cfg = load_config(_config(tmp_path))
     local = run_bench(cfg, tmp_path / "local", workers=2, progress=False)
     assert local.ran == 6

@@ -249,6 +249,15 @@ def _solve_formula(formula, encoding: str, backend: str, minimize: bool = False)
     return res.status, bits, res.objective
 
 
+def _brute_force_questions(cases):
+    """Every (case, image, its label, target or None, brute-force minimal flips) of the tiny BNNs."""
+    for case in cases:
+        for x in case.images:
+            label = case.label(x)
+            for target in [None] + case.targets(x):
+                yield case, x, label, target, case.min_flips(x, target)
+
+
 def _formula_questions(case: Case, rng, images: int, masks: int, budgets) -> list:
     out = []
     for x in case.images[:images]:
@@ -317,32 +326,28 @@ def test_sat_session_budgets_and_assumptions(cases, backend):
     _need(backend)
     rng = np.random.default_rng(23)
     sat = SatBackend(backend)
-    for case in cases:
-        for x in case.images:
-            label = case.label(x)
-            for target in [None] + case.targets(x):
-                best = case.min_flips(x, target)
-                formula = bnn_formula(case.model.network, x, None, None, label, target)
-                session = sat.session(formula)
-                try:
-                    flips, assumptions = None, []
-                    while True:
-                        res = session.solve(assumptions)
-                        if res.status == Status.INFEASIBLE:
-                            break
-                        flips = int(np.count_nonzero(formula.bits_from(res.x) != formula.bits))
-                        selector = session.new_var()
-                        session.add(flip_budget(formula, flips - 1, selector))
-                        assumptions = [selector]
-                    assert flips == best
-                    if target is not None:
-                        continue
-                    for _ in range(4):
-                        free = rng.random(case.n) < 0.5
-                        res = session.solve(formula.original_literals()[~free])
-                        assert (res.status == Status.OPTIMAL) == (not case.robust(x, ~free))
-                finally:
-                    session.close()
+    for case, x, label, target, best in _brute_force_questions(cases):
+        formula = bnn_formula(case.model.network, x, None, None, label, target)
+        session = sat.session(formula)
+        try:
+            flips, assumptions = None, []
+            while True:
+                res = session.solve(assumptions)
+                if res.status == Status.INFEASIBLE:
+                    break
+                flips = int(np.count_nonzero(formula.bits_from(res.x) != formula.bits))
+                selector = session.new_var()
+                session.add(flip_budget(formula, flips - 1, selector))
+                assumptions = [selector]
+            assert flips == best
+            if target is not None:
+                continue
+            for _ in range(4):
+                free = rng.random(case.n) < 0.5
+                res = session.solve(formula.original_literals()[~free])
+                assert (res.status == Status.OPTIMAL) == (not case.robust(x, ~free))
+        finally:
+            session.close()
 
 
 def test_clausal_encodings_agree(cases):
@@ -366,46 +371,38 @@ def test_clausal_encodings_agree(cases):
 @pytest.mark.parametrize("encoding,backend", PAIRS, ids=PAIR_IDS)
 def test_certify_matches_brute_force(cases, encoding, backend):
     _need(backend)
-    for case in cases:
-        for x in case.images:
-            label = case.label(x)
-            for target in [None] + case.targets(x):
-                best = case.min_flips(x, target)
-                for k in range(0, 5):
-                    r = certify(case.model, x, pixels=k, target=target, encoding=encoding,
-                                backend=backend)
-                    want = "verified" if best is None or best > k else "counterexample"
-                    assert r.status == want, (case.name, target, k, best, r.method)
-                    assert r.original_label == label and r.backend == backend
-                    if want == "verified":
-                        assert r.counterexample is None and r.method == "solver"
-                        continue
-                    _, got = check_example(case, x, r.counterexample, k, label, target)
-                    assert r.adversarial_label == got
-                    assert r.counterexample.shape == tuple(case.model.input_shape)
+    for case, x, label, target, best in _brute_force_questions(cases):
+        for k in range(0, 5):
+            r = certify(case.model, x, pixels=k, target=target, encoding=encoding,
+                        backend=backend)
+            want = "verified" if best is None or best > k else "counterexample"
+            assert r.status == want, (case.name, target, k, best, r.method)
+            assert r.original_label == label and r.backend == backend
+            if want == "verified":
+                assert r.counterexample is None and r.method == "solver"
+                continue
+            _, got = check_example(case, x, r.counterexample, k, label, target)
+            assert r.adversarial_label == got
+            assert r.counterexample.shape == tuple(case.model.input_shape)
 
 
 @pytest.mark.parametrize("encoding,backend", PAIRS, ids=PAIR_IDS)
 def test_min_adversarial_matches_brute_force(cases, encoding, backend):
     _need(backend)
-    for case in cases:
-        for x in case.images:
-            label = case.label(x)
-            for target in [None] + case.targets(x):
-                best = case.min_flips(x, target)
-                r = min_adversarial(case.model, x, norm="card", target=target, encoding=encoding,
-                                    backend=backend)
-                assert r.original_label == label and r.target == target and r.norm == "card"
-                if best is None:
-                    assert r.status == "infeasible", (case.name, target)
-                    assert r.adversarial is None and r.objective is None
-                    assert r.adversarial_label is None
-                    continue
-                assert r.status == "optimal" and r.minimal, (case.name, target, r.status)
-                assert r.objective == best, (case.name, target, r.objective, best)
-                assert r.bound == best
-                flips, got = check_example(case, x, r.adversarial, best, label, target)
-                assert flips == best and r.adversarial_label == got
+    for case, x, label, target, best in _brute_force_questions(cases):
+        r = min_adversarial(case.model, x, norm="card", target=target, encoding=encoding,
+                            backend=backend)
+        assert r.original_label == label and r.target == target and r.norm == "card"
+        if best is None:
+            assert r.status == "infeasible", (case.name, target)
+            assert r.adversarial is None and r.objective is None
+            assert r.adversarial_label is None
+            continue
+        assert r.status == "optimal" and r.minimal, (case.name, target, r.status)
+        assert r.objective == best, (case.name, target, r.objective, best)
+        assert r.bound == best
+        flips, got = check_example(case, x, r.adversarial, best, label, target)
+        assert flips == best and r.adversarial_label == got
 
 
 def test_unreachable_target_is_infeasible_and_verified(cases):
