@@ -97,10 +97,10 @@ def run_mixtures(args) -> None:
         train_s = time.perf_counter() - t0
         rec = {"kind": "mixture", "members": n, "seed": args.seed, "train_s": train_s,
                "relus": model.network.num_relus,
-               "clean": float(np.mean(model.keras_labels(x) == y))}
+               "clean": float(np.mean(model.reference_labels(x) == y))}
         for eps in FGS_EPS:
             adv = fgsm(model.network, x, y, eps)
-            rec[f"fgs_{eps}"] = float(np.mean(model.keras_labels(adv) == y))
+            rec[f"fgs_{eps}"] = float(np.mean(model.reference_labels(adv) == y))
         record(rec)
         print(rec, flush=True)
 

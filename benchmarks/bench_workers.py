@@ -8,9 +8,9 @@ workers help). Solver threads are left at the default (cores // workers) unless
 ``--threads`` is given. Run it on an otherwise idle machine:
 
     python benchmarks/bench_workers.py                    # 20 queries, workers 1 and 2, 3 repeats
-    python benchmarks/bench_workers.py --digits 40 --workers 1 2 --repeats 5 --threads 1
+    python benchmarks/bench_workers.py --threads 1 --name bench_workers_threads1
 
-Writes ``results/bench_workers.md`` and ``.json``.
+Writes ``results/bench_workers.md`` and ``.json`` (or ``results/NAME.*`` with ``--name``).
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=None, help="solver threads per query (default: cores // workers)")
+    ap.add_argument("--name", default="bench_workers", help="results/NAME.md and .json (default bench_workers)")
     args = ap.parse_args()
 
     walls: dict[int, list[float]] = {w: [] for w in args.workers}
@@ -79,7 +80,7 @@ def main() -> None:
              f"whole `verify bench` command (start-up and per-worker model loading included), best of "
              f"{args.repeats}. Same statuses and objectives for every worker count: {same}.")
     command = "python benchmarks/bench_workers.py " + " ".join(sys.argv[1:])
-    write_results("bench_workers", "verify bench: local worker processes", command.strip(), table,
+    write_results(args.name, "verify bench: local worker processes", command.strip(), table,
                   {"walls": walls, "solve_sums": solve, "args": vars(args), "same_results": same}, notes)
 
 

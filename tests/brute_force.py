@@ -89,3 +89,20 @@ def brute_force_min(weights, center, norm, label, target=None, margin=1e-3) -> f
                 if res.status == 0:
                     best = min(best, float(res.fun))
     return best
+
+
+def brute_force_property(weights, lower, upper, disjuncts, slack: float = 0.0) -> bool:
+    """Whether some x in the box [lower, upper] has logits y with ``A y ≤ b + slack`` for some
+    (A, b) of ``disjuncts`` (a VNN-LIB property is then sat): one LP per phase pattern and
+    disjunct, by scipy alone."""
+    bounds = list(zip(lower, upper))
+    for A, a, G, g in _affine_pieces(weights):
+        for P, b in disjuncts:
+            P = np.atleast_2d(P)
+            # G x + g ≥ 0 and P (A x + a) ≤ b + slack, as A_ub x ≤ b_ub
+            M = np.vstack([-G, P @ A])
+            rhs = np.concatenate([g, b + slack - P @ a])
+            res = linprog(np.zeros(len(lower)), A_ub=M, b_ub=rhs, bounds=bounds, method="highs")
+            if res.status == 0:
+                return True
+    return False

@@ -24,7 +24,7 @@ def batch(bundled, digits):
     """Ten test digits that the multiclass model classifies correctly."""
     x, y = digits
     model = bundled["multiclass"]
-    keep = np.flatnonzero(model.keras_labels(x) == y)[:10]
+    keep = np.flatnonzero(model.reference_labels(x) == y)[:10]
     return model, x[keep]
 
 
@@ -35,7 +35,7 @@ def test_attack_succeeds_on_easy_cases_and_mask_agrees_with_keras(batch, method,
     eps = EASY_EPS.get(norm) if kind == "fixed-eps" else None
     r = attack(model, x, method, norm, eps=eps, seed=1)
     assert r.success.mean() >= 0.8, (method, norm, r.success)
-    again = model.keras_labels(r.adversarial)
+    again = model.reference_labels(r.adversarial)
     assert np.array_equal(r.success, again != r.labels)
     assert np.array_equal(r.adversarial_labels[r.success], again[r.success])
     assert r.adversarial.min() >= 0 and r.adversarial.max() <= 1
@@ -55,17 +55,17 @@ def test_other_models_sigmoid_and_cnn(bundled, digits, name):
     for method, norm in [("fgsm", "linf"), ("pgd", "l2"), ("deepfool", "linf"), ("cw", "l2"), ("jsma", "card")]:
         r = attack(model, x, method, norm, eps=None if METHODS[method].kind == "minimum-norm" else EASY_EPS[norm])
         assert r.success.sum() >= 3, (name, method)
-        assert np.array_equal(r.success, model.keras_labels(r.adversarial) != r.labels)
+        assert np.array_equal(r.success, model.reference_labels(r.adversarial) != r.labels)
 
 
 def test_targeted_attack_reaches_the_target(batch):
     model, x = batch
     target = 3
-    x = x[model.keras_labels(x) != target][:5]
+    x = x[model.reference_labels(x) != target][:5]
     for method, norm in [("pgd", "linf"), ("cw", "l2"), ("deepfool", "l2"), ("jsma", "card")]:
         r = attack(model, x, method, norm, eps=0.4 if method == "pgd" else None, target=target)
         assert r.success.sum() >= 4, method
-        assert np.all(model.keras_labels(r.adversarial)[r.success] == target)
+        assert np.all(model.reference_labels(r.adversarial)[r.success] == target)
 
 
 def test_small_eps_fails_and_says_which(batch):
@@ -133,7 +133,7 @@ def test_binarized_network_only_greedy(bundled, digits):
     with pytest.raises(InvalidInputError, match="binarized"):
         attack(model, digits[0][:2], "pgd", "linf", eps=0.1)
     r = attack(model, digits[0][:3], "greedy", "card")
-    assert np.array_equal(r.success, model.keras_labels(r.adversarial) != r.labels)
+    assert np.array_equal(r.success, model.reference_labels(r.adversarial) != r.labels)
     assert r.success.any()
 
 
@@ -148,7 +148,7 @@ def test_bad_input(batch):
     with pytest.raises(InvalidInputError, match="takes 784"):
         attack(model, np.zeros(10), "pgd", "linf", eps=0.1)
     with pytest.raises(InvalidInputError, match="already the label"):
-        attack(model, x[:1], "pgd", "linf", eps=0.1, target=int(model.keras_labels(x[:1])[0]))
+        attack(model, x[:1], "pgd", "linf", eps=0.1, target=int(model.reference_labels(x[:1])[0]))
 
 
 def test_cli_attack_and_compare(tmp_path, capsys):

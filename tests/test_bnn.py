@@ -177,7 +177,7 @@ def check_example(case: Case, x, example, max_flips: int, label: int,
     assert np.array_equal(e[moved], np.where(x[moved] > 0.5, 0.0, 1.0)), "not a pure bit flip"
     flips = int(moved.sum())
     assert flips <= max_flips
-    got = int(case.model.keras_labels(e)[0])
+    got = int(case.model.reference_labels(e)[0])
     assert got == target if target is not None else got != label
     return flips, got
 
@@ -214,7 +214,7 @@ def test_ir_equals_keras_on_all_inputs(cases, name):
     assert np.array_equal(net.forward(case.inputs), case.logits)
     assert np.array_equal(net.predict_label(case.inputs), case.labels)
     assert np.array_equal(network_from_keras(case.keras).predict_label(case.inputs), case.labels)
-    assert np.array_equal(case.model.keras_labels(case.inputs), case.labels)
+    assert np.array_equal(case.model.reference_labels(case.inputs), case.labels)
     # and on fractional pixels (float32 values, the ones Keras sees), 0.5 included
     rng = np.random.default_rng(5)
     x = rng.random((300, case.n)).astype(np.float32)
@@ -439,7 +439,7 @@ def _check_explanation(case: Case, x, r) -> None:
         w = np.asarray(w, dtype=np.float64).ravel()
         moved = w != np.asarray(x, dtype=np.float64).ravel()
         assert not np.any(moved & kept & (np.arange(case.n) != p)), "witness moves a kept pixel"
-        assert int(case.model.keras_labels(w)[0]) != r.original_label
+        assert int(case.model.reference_labels(w)[0]) != r.original_label
 
 
 @pytest.mark.parametrize("encoding,backend", PAIRS, ids=PAIR_IDS)
@@ -546,7 +546,7 @@ def test_bundled_bnn_folding_matches_keras(name, digits_1000):
     batch = digits_1000.reshape((-1,) + tuple(model.input_shape)).astype(np.float32)
     keras_logits = np.asarray(model.keras.predict(batch, verbose=0), dtype=np.float64)
     assert np.array_equal(net.forward(digits_1000), keras_logits)
-    assert np.array_equal(net.predict_label(digits_1000), model.keras_labels(digits_1000))
+    assert np.array_equal(net.predict_label(digits_1000), model.reference_labels(digits_1000))
     assert np.array_equal(net.predict_label(digits_1000), keras_logits.argmax(axis=1))
     bnn_layers(net)                                       # the encodings accept it
 
@@ -809,12 +809,12 @@ def test_cli_certify(capsys, bnn_small, tmp_path):
     assert code == 0
     result = json.loads(out)
     image = read_image(png).ravel()
-    label = int(bnn_small.keras_labels(image)[0])
+    label = int(bnn_small.reference_labels(image)[0])
     # brute force: every single flip
     flipped = np.repeat(image[None], image.size + 1, axis=0)
     idx = np.arange(image.size)
     flipped[idx, idx] = np.where(image > 0.5, 0.0, 1.0)
-    any_change = bool(np.any(bnn_small.keras_labels(flipped) != label))
+    any_change = bool(np.any(bnn_small.reference_labels(flipped) != label))
     assert result["status"] == ("counterexample" if any_change else "verified")
     assert result["original_label"] == label and result["encoding"] == "cnf"
     assert result["backend"] == DEFAULT_SAT and result["flips"] == 1
@@ -837,7 +837,7 @@ def test_cli_min_adv_card(capsys, bnn_small, tmp_path):
     image = read_image(png).ravel()
     assert result["status"] == "optimal" and result["minimal"] is True
     assert result["norm"] == "card" and result["encoding"] == "ip"
-    assert result["original_label"] == int(bnn_small.keras_labels(image)[0])
+    assert result["original_label"] == int(bnn_small.reference_labels(image)[0])
     assert result["adversarial_label"] != result["original_label"]
     assert result["objective"] == result["bound"] == len(result["changed_pixels"])
     assert json.loads((tmp_path / "result.json").read_text())["objective"] == result["objective"]
@@ -846,7 +846,7 @@ def test_cli_min_adv_card(capsys, bnn_small, tmp_path):
     moved = adversarial.ravel() != image.astype(np.float32)
     assert np.flatnonzero(moved).tolist() == result["changed_pixels"]
     assert np.array_equal(adversarial.ravel()[moved], np.where(image[moved] > 0.5, 0.0, 1.0))
-    assert int(bnn_small.keras_labels(adversarial)[0]) == result["adversarial_label"]
+    assert int(bnn_small.reference_labels(adversarial)[0]) == result["adversarial_label"]
     # one flip fewer cannot change the label
     fewer = certify(bnn_small, image, pixels=int(result["objective"]) - 1, encoding="ip",
                     time_limit=60)
@@ -866,7 +866,7 @@ def test_binarize_threshold_agrees_with_keras_in_float32(cases):
             break
     x = case.inputs[c].astype(np.float64)
     x[p] = 0.5 + 1e-12            # above 0.5 in float64, equal to it in float32 (Keras)
-    keras_label = int(case.model.keras_labels(x)[0])
+    keras_label = int(case.model.reference_labels(x)[0])
     assert keras_label == case.labels[c]
     r = certify(case.model, x, pixels=0)          # zero flips: nothing can change
     assert r.status == "verified", (r.status, r.stats.get("rejected"))

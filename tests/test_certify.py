@@ -35,7 +35,7 @@ def test_certify_brackets_the_minimum(tiny, norm):
         assert below.status == "verified", below
         assert above.status == "counterexample", above
         ce = above.counterexample.ravel()
-        assert model.keras_labels(ce)[0] != model.label(x)
+        assert model.reference_labels(ce)[0] != model.label(x)
         d = ce - x
         size = {"linf": np.abs(d).max(), "l1": np.abs(d).sum(), "l2": np.linalg.norm(d),
                 "card": np.count_nonzero(d)}[norm]

@@ -73,7 +73,7 @@ def test_bundled_mixture_labels_match_keras():
     model = load_model("mixture-10")
     assert model.network.meta["members"] == 10
     x, y = bundled_digits(500)
-    assert np.array_equal(model.network.predict_label(x), model.keras_labels(x))
+    assert np.array_equal(model.network.predict_label(x), model.reference_labels(x))
     assert _close(model.network.forward(x[:100]), keras_logits(model.keras, x[:100])) < 1e-5
     assert np.mean(model.network.predict_label(x) == y) > 0.9
     assert model.meta["test_accuracy"] > 0.9
@@ -157,7 +157,7 @@ def test_tiny_mixture_min_adversarial_matches_brute_force():
             got = min_adversarial(model, x, norm=norm)
             assert got.status == "optimal" and got.minimal
             assert abs(got.objective - want) <= 2e-4 * max(1.0, want) + 1e-6, (norm, got, want)
-            assert model.keras_labels(got.adversarial)[0] != label
+            assert model.reference_labels(got.adversarial)[0] != label
             found.append((label, norm, want))
     assert {label for label, _, _ in found} == {1, 2}                 # both labels occur
     assert {w for _, norm, w in found if norm == "card"} == {1.0, 2.0, 3.0}
@@ -180,13 +180,13 @@ def small_trained():
 def test_mixture_min_card_same_as_wide_sequential(small_trained, digits):
     mixture, wide = small_trained
     x = digits[0][:200]
-    assert np.array_equal(mixture.keras_labels(x), wide.keras_labels(x))
+    assert np.array_equal(mixture.reference_labels(x), wide.reference_labels(x))
     for image in digits[0][:2]:         # minimal changes of 4 and 5 pixels
         got = min_adversarial(mixture, image, norm="card")
         ref = min_adversarial(wide, image, norm="card")
         assert got.status == ref.status == "optimal"
         assert got.objective == ref.objective >= 2
-        assert mixture.keras_labels(got.adversarial)[0] != got.original_label
+        assert mixture.reference_labels(got.adversarial)[0] != got.original_label
         # certificates agree with the wide model's, and there is a counterexample at the
         # minimum (below it, certify may still find one inside the 1e-3 margin band that
         # min_adversarial leaves out)
@@ -195,7 +195,7 @@ def test_mixture_min_card_same_as_wide_sequential(small_trained, digits):
             cert = certify(mixture, image, pixels=pixels)
             assert cert.status == certify(wide, image, pixels=pixels).status
             if cert.status == "counterexample":
-                assert mixture.keras_labels(cert.counterexample)[0] != got.original_label
+                assert mixture.reference_labels(cert.counterexample)[0] != got.original_label
             else:
                 assert cert.status == "verified" and pixels < k
         assert cert.status == "counterexample"

@@ -31,7 +31,7 @@ def robust_by_fresh_solve(model, center, fixed: np.ndarray, eps, backend="highs"
     free; robust iff "another label leads by 1e-6" is infeasible."""
     lo, hi = _range(center, eps)
     net = model.network.merged_affine()
-    label = int(model.keras_labels(center)[0])
+    label = int(model.reference_labels(center)[0])
     region = Box(center, lo, hi, free=~fixed)
     q = build_query(net, center, None, None, label, region, margin=VERIFY_MARGIN)
     if q.property.proven_infeasible:
@@ -60,7 +60,7 @@ def check_witnesses(model, result, eps):
         allowed = ~expl
         allowed[p] = True
         assert not np.any(changed & ~allowed), f"witness of pixel {p} changes a fixed pixel"
-        assert int(model.keras_labels(w)[0]) != result.original_label
+        assert int(model.reference_labels(w)[0]) != result.original_label
 
 
 TINY = [(tiny_dense(6, [5, 4], 3, seed=s), None) for s in (1, 2)] + \
@@ -125,7 +125,7 @@ def test_narrowed_query_matches_fresh_build(tiny_cases, rng):
     """Narrowing the one wide encoding gives the same verdict as building the sub-region's query."""
     for model, eps, center in tiny_cases:
         net = model.network.merged_affine()
-        label = int(model.keras_labels(center)[0])
+        label = int(model.reference_labels(center)[0])
         lo, hi = _range(center, eps)
         nq = NarrowableQuery(net, Box(center, lo, hi), label, None, VERIFY_MARGIN)
         for _ in range(12):
@@ -147,7 +147,7 @@ def test_narrow_rejects_region_outside_wide(tiny_cases):
     model, _, center = tiny_cases[0]
     net = model.network.merged_affine()
     nq = NarrowableQuery(net, Box(center, np.clip(center - 0.1, 0, 1), np.clip(center + 0.1, 0, 1)),
-                         int(model.keras_labels(center)[0]))
+                         int(model.reference_labels(center)[0]))
     with pytest.raises(InvalidInputError):
         nq.bounds(Box(center))
 

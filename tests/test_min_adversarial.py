@@ -44,7 +44,7 @@ def test_untargeted_matches_brute_force(tiny, norm, backend):
             assert got.status == "optimal" and got.minimal
             assert _close(got.objective, want), (norm, backend, got.objective, want)
             assert got.bound <= got.objective + 1e-9
-            assert model.keras_labels(got.adversarial)[0] != label
+            assert model.reference_labels(got.adversarial)[0] != label
 
 
 @pytest.mark.parametrize("norm,backend", CASES)
@@ -62,7 +62,7 @@ def test_targeted_matches_brute_force(tiny, norm, backend):
                 assert got.status == "infeasible" and got.adversarial is None
                 continue
             assert got.status == "optimal" and _close(got.objective, want), (norm, target, got.objective, want)
-            assert got.adversarial_label == target == model.keras_labels(got.adversarial)[0]
+            assert got.adversarial_label == target == model.reference_labels(got.adversarial)[0]
 
 
 @pytest.mark.parametrize("norm", ["card", "linf", "l1"])
@@ -114,7 +114,7 @@ def test_pixel_levels_make_the_png_adversarial(bundled, digits, tmp_path):
     assert r.status == "optimal"
     assert np.allclose(r.adversarial * 255, np.round(r.adversarial * 255), atol=1e-9)
     png = read_image(write_png(r.adversarial, tmp_path / "adv.png"))
-    assert model.keras_labels(png)[0] == r.adversarial_label != r.original_label
+    assert model.reference_labels(png)[0] == r.adversarial_label != r.original_label
     plain = min_adversarial(model, digits[0][2], norm="linf")
     assert plain.objective <= r.objective + 1e-12        # the 8-bit optimum can only be larger
     assert "rounded_8bit_adversarial" in plain.stats
@@ -169,6 +169,6 @@ def test_time_limit_returns_best_example_and_proven_bound(bundled, digits, norm)
     assert r.status in ("time_limit", "optimal")
     if r.status == "time_limit":
         assert not r.minimal and r.adversarial is not None
-        assert model.keras_labels(r.adversarial)[0] != r.original_label
+        assert model.reference_labels(r.adversarial)[0] != r.original_label
         assert r.bound is None or r.bound <= r.objective
         assert r.to_dict()["minimal"] is False

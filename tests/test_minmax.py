@@ -47,7 +47,7 @@ def test_fools_the_network_inside_the_box(model, digits, kw):
     success = margins(model.network, adv, y) >= mm.SUCCESS_MARGIN
     assert success.sum() >= 8
     # the IR's verdict is the Keras model's
-    np.testing.assert_array_equal(model.keras_labels(adv) != y, success)
+    np.testing.assert_array_equal(model.reference_labels(adv) != y, success)
 
 
 @pytest.mark.parametrize("kw", VARIANTS, ids=["minmax-mine", "minmax", "penalty"])

@@ -27,7 +27,7 @@ def test_bundled_forward_matches_keras(bundled, digits, name):
     assert ir.shape == ref.shape == (100, model.network.num_outputs)
     assert _close(ir, ref) < 1e-5
     # and the labels agree with the Keras model's own prediction (probabilities)
-    assert np.array_equal(model.network.predict_label(x), model.keras_labels(x))
+    assert np.array_equal(model.network.predict_label(x), model.reference_labels(x))
 
 
 @pytest.mark.parametrize("name", ["multiclass", "cnn", "multiclass-large"])

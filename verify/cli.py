@@ -20,7 +20,7 @@ EPILOG = """examples:
   verify backends                        installed solvers and what each can solve
   verify encode multiclass digit.png --task min-adv-card --out query.mps
 
-Models are given by bundled name (see `verify models`) or by path to a .keras/.h5 file.
+Models are given by bundled name (see `verify models`) or by path to a .keras/.h5/.onnx file.
 Images are PNG/JPEG (converted to grayscale) or .npy arrays, 28x28, values in [0, 1]."""
 
 
@@ -97,7 +97,7 @@ def cmd_predict(args) -> int:
     model = load_model(args.model)
     logits = model.logits(image)[0]
     label = model.network.labels_from_logits(logits[None])[0]
-    keras_label = int(model.keras_labels(image)[0])
+    keras_label = int(model.reference_labels(image)[0])
     result = {"image": args.image, "model": model.name, "label": int(label),
               "class": model.class_name(int(label)), "logits": logits.tolist(),
               "keras_label": keras_label}
@@ -112,7 +112,8 @@ def cmd_predict(args) -> int:
 
 
 #: Modules that add further subcommands: each has ``register(subparsers)``.
-COMMAND_MODULES = ("cli_solver", "cli_tasks", "cli_explain", "cli_attacks", "cli_bench")
+COMMAND_MODULES = ("cli_solver", "cli_tasks", "cli_explain", "cli_attacks", "cli_bench",
+                   "cli_vnnlib")
 
 
 def build_parser() -> argparse.ArgumentParser:

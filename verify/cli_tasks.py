@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InvalidInputError
+
 NORM_COMMANDS = {
     "min-adv-card": ("card", "fewest changed pixels"),
     "min-adv-l1": ("l1", "smallest L1 change"),
@@ -62,7 +64,6 @@ def cmd_min_adv(args) -> int:
     model = load_model(args.model)
     image = read_image(args.image, resize=args.resize)
     if args.all_targets and args.target is not None:
-        from .errors import InvalidInputError
         raise InvalidInputError("give either --target L or --all-targets, not both")
     label = model.label(image)
     targets = ([t for t in range(model.network.num_classes) if t != label] if args.all_targets
@@ -99,6 +100,12 @@ def cmd_certify(args) -> int:
     from .models import load_model
     from .tasks.robustness import certify
 
+    if args.vnnlib:
+        from .cli_vnnlib import certify_vnnlib_command
+
+        return certify_vnnlib_command(args)
+    if args.image is None:
+        raise InvalidInputError("give an IMAGE (with --eps or --pixels), or a property with --vnnlib")
     model = load_model(args.model)
     image = read_image(args.image, resize=args.resize)
     r = certify(model, image, eps=args.eps, norm=args.norm or "linf", pixels=args.pixels,
@@ -132,11 +139,13 @@ def add_encoding_arg(p: argparse.ArgumentParser) -> None:
                         "et al.) or ip (pure 0-1 cardinality rows); ReLU networks are always MIP")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("image", help="28x28 digit: PNG/JPEG (RGB converted to grayscale) or .npy")
+def _common(p: argparse.ArgumentParser, image_optional: bool = False) -> None:
+    p.add_argument("image", nargs="?" if image_optional else None,
+                   help="28x28 digit: PNG/JPEG (RGB converted to grayscale) or .npy"
+                        + (" (not with --vnnlib)" if image_optional else ""))
     p.add_argument("--resize", action="store_true", help="scale an image of another size to 28x28")
     p.add_argument("--model", "-m", default=None,
-                   help="bundled model name or path to .keras/.h5 (default: multiclass)")
+                   help="bundled model name or path to .keras/.h5/.onnx (default: multiclass)")
     p.add_argument("--target", type=int, default=None, help="only a change to this label counts")
     p.add_argument("--backend", "-b", default=None,
                    help="solver: highs (default), scip (default for L2), cplex, pyomo:<solver>; "
@@ -181,7 +190,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  verify certify examples/images/digit-7.png --norm linf --eps 0.05\n"
                "  verify certify examples/images/digit-7.png --pixels 3 --model cnn\n"
                "  verify certify examples/images/digit-7.png --pixels 3 --model bnn --encoding cnf"
-               "   (BNN: at most 3 flipped pixel bits)")
-    _common(p)
+               "   (BNN: at most 3 flipped pixel bits)\n"
+               "  verify certify --model net.onnx --vnnlib prop.vnnlib --time-limit 60"
+               "   (prints sat / unsat / timeout)")
+    _common(p, image_optional=True)
     add_region_args(p)
+    p.add_argument("--vnnlib", default=None, metavar="FILE",
+                   help="decide this VNN-LIB property (.vnnlib or .vnnlib.gz) instead of a budget "
+                        "around an image: prints sat (a counterexample, re-checked by the model's "
+                        "runtime; --out DIR writes it in VNN-COMP's format), unsat (proved) or "
+                        "timeout")
     p.set_defaults(run=cmd_certify)

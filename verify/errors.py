@@ -15,7 +15,7 @@ class InvalidInputError(VerifyError, ValueError):
 
 
 class ModelLoadError(InvalidInputError):
-    """A model file that is missing, corrupt, or not a Keras model."""
+    """A model file that is missing, corrupt, or not a Keras (or ONNX) model."""
 
 
 class UnsupportedLayerError(VerifyError):
@@ -35,6 +35,23 @@ class UnsupportedLayerError(VerifyError):
             "verify.layers (BinarizeInput/IntegerInput, BinaryDense-[BatchNormalization]-Sign "
             "blocks, a final BinaryDense)."
         )
+
+
+class UnsupportedOperatorError(UnsupportedLayerError):
+    """The ONNX graph contains nodes the network IR cannot represent.
+
+    ``nodes`` (also ``layers``) lists every offending node as ``(name, op type and why)``, all
+    of them at once; ``supported`` names the operators the ONNX reader accepts.
+    """
+
+    def __init__(self, nodes: list[tuple[str, str]], supported: tuple[str, ...] = ()):
+        self.nodes = self.layers = list(nodes)
+        self.supported = tuple(supported)
+        listed = "; ".join(f"{name} ({why})" for name, why in self.nodes)
+        message = f"{len(self.nodes)} unsupported ONNX node(s): {listed}."
+        if self.supported:
+            message += f" Supported operators: {', '.join(self.supported)}."
+        VerifyError.__init__(self, message)
 
 
 class BackendUnavailableError(VerifyError):

@@ -170,7 +170,14 @@ def _conv2d(layer, shape, is_last):
     n_in = int(np.prod(shape))
     weight = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(Ho * Wo * F, n_in))
     out = (Ho, Wo, F)
-    ir: list[Layer] = [Affine(weight, np.tile(bias, Ho * Wo), out, layer.name, "conv2d")]
+    strides = tuple(int(s) for s in layer.strides)
+    pads = []
+    for size, k, stride in zip(shape[:2], (kh, kw), strides):
+        n_out, lead = _padding(size, k, stride, layer.padding)
+        pads.append((lead, max((n_out - 1) * stride + k - size - lead, 0)))
+    conv = {"kernel": kernel.copy(), "strides": strides, "padding": tuple(pads),
+            "input_shape": tuple(shape), "layout": "HWC"}      # for exporters (verify.onnx_io)
+    ir: list[Layer] = [Affine(weight, np.tile(bias, Ho * Wo), out, layer.name, "conv2d", conv)]
     acts, final = _activation_layers(_activation_name(layer), out, layer.name, is_last)
     return ir + acts, out, final
 

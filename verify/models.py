@@ -35,7 +35,13 @@ def bundled_models() -> dict[str, dict]:
 
 @dataclass
 class LoadedModel:
-    """A Keras model together with its network IR and what its classes mean."""
+    """A trained model (Keras or ONNX) together with its network IR and what its classes mean.
+
+    ``keras`` is the Keras model, or None for an ONNX model, whose ``onnx`` is then an
+    :class:`verify.onnx_io.OnnxReference` (an onnxruntime session). Either one is the
+    *reference*: the model's own runtime, which re-checks every counterexample the toolkit
+    reports.
+    """
 
     name: str
     keras: Any
@@ -43,10 +49,15 @@ class LoadedModel:
     path: Path | None = None
     classes: list = field(default_factory=list)   # class index -> displayed label (e.g. digit)
     meta: dict = field(default_factory=dict)
+    onnx: Any = None
 
     @property
     def input_shape(self) -> tuple:
         return self.network.input_shape
+
+    @property
+    def format(self) -> str:
+        return "onnx" if self.onnx is not None else "keras"
 
     def class_name(self, label: int) -> str:
         return str(self.classes[label]) if label < len(self.classes) else str(label)
@@ -59,11 +70,18 @@ class LoadedModel:
         """Predicted class index of one image (network IR)."""
         return self.network.label(x)
 
-    def keras_labels(self, x: np.ndarray) -> np.ndarray:
-        """Labels predicted by the Keras model itself in float32: the ground truth used to
-        re-check every adversarial example."""
+    def reference_outputs(self, x: np.ndarray) -> np.ndarray:
+        """The model's outputs (after any final sigmoid/softmax), shape (batch, outputs), as
+        its own runtime computes them in float32: Keras ``predict`` or onnxruntime."""
+        if self.onnx is not None:
+            return np.asarray(self.onnx.outputs(x), dtype=np.float32)
         batch = np.asarray(x, dtype=np.float32).reshape((-1,) + tuple(self.input_shape))
-        out = np.asarray(self.keras.predict(batch, verbose=0)).reshape(len(batch), -1)
+        return np.asarray(self.keras.predict(batch, verbose=0), dtype=np.float32).reshape(len(batch), -1)
+
+    def reference_labels(self, x: np.ndarray) -> np.ndarray:
+        """Labels predicted by the model's own runtime in float32 (Keras or onnxruntime): the
+        ground truth used to re-check every adversarial example."""
+        out = self.reference_outputs(x)
         if out.shape[1] == 1:
             if self.network.output_activation == "sigmoid":
                 return (out[:, 0] > 0.5).astype(np.int64)
@@ -73,7 +91,7 @@ class LoadedModel:
     def describe(self) -> dict:
         net = self.network
         return {
-            "name": self.name, "path": str(self.path) if self.path else None,
+            "name": self.name, "format": self.format, "path": str(self.path) if self.path else None,
             "input_shape": list(net.input_shape), "num_outputs": net.num_outputs,
             "num_classes": net.num_classes, "classes": [str(c) for c in self.classes],
             "output_activation": net.output_activation, "relus": net.num_relus,
@@ -82,34 +100,58 @@ class LoadedModel:
         }
 
 
+ONNX_SUFFIXES = (".onnx", ".onnx.gz")
+
+
 def resolve_model_path(spec: str | os.PathLike) -> tuple[str, Path, dict]:
     """(name, path, metadata) for a bundled name or a file path."""
     bundled = bundled_models()
     if isinstance(spec, str) and spec in bundled:
         return spec, Path(bundled[spec]["path"]), bundled[spec]
     path = Path(spec)
-    if path.exists() or any(s in str(spec) for s in ("/", ".keras", ".h5")):
-        return path.stem, path, {}
+    if path.exists() or any(s in str(spec) for s in ("/", ".keras", ".h5") + ONNX_SUFFIXES):
+        return _file_stem(path), path, {}
     names = ", ".join(sorted(bundled)) or "(none installed)"
     raise ModelLoadError(f"no bundled model or file called {spec!r}; bundled models: {names}")
 
 
-def load_model(spec: Any = None) -> LoadedModel:
-    """Load a model given by bundled name (default ``multiclass``), path, or Keras model."""
-    from .keras_io import load_keras_model, network_from_keras
+def _file_stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".onnx", ".keras", ".h5"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return name
 
+
+def is_onnx_path(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(ONNX_SUFFIXES)
+
+
+def load_model(spec: Any = None) -> LoadedModel:
+    """Load a model given by bundled name (default ``multiclass``), a path to a Keras
+    (``.keras``, ``.h5``) or ONNX (``.onnx``, ``.onnx.gz``) file, or a Keras model object."""
     if isinstance(spec, LoadedModel):
         return spec
     if spec is None:
         spec = DEFAULT_MODEL
     if isinstance(spec, (str, os.PathLike)):
         name, path, meta = resolve_model_path(spec)
+        if is_onnx_path(path):
+            from .onnx_io import OnnxReference, network_from_onnx
+
+            network = network_from_onnx(path, name)
+            classes = list(meta.get("classes") or range(network.num_classes))
+            return LoadedModel(name, None, network, path, classes, meta, onnx=OnnxReference(path))
+        from .keras_io import load_keras_model
+
         keras_model = load_keras_model(path)
     elif hasattr(spec, "layers") and hasattr(spec, "predict"):
         name, path, meta, keras_model = getattr(spec, "name", "model"), None, {}, spec
     else:
         raise InvalidInputError(
             f"model must be a bundled name, a path or a Keras model, not {type(spec).__name__}")
+    from .keras_io import network_from_keras
+
     network = network_from_keras(keras_model, name)
     classes = list(meta.get("classes") or range(network.num_classes))
     return LoadedModel(name, keras_model, network, path, classes, meta)

@@ -58,13 +58,22 @@ class _WeightedLayer:
 
 @dataclass
 class Affine(_WeightedLayer):
-    """``y = W x + b``; ``kind`` records where it came from (dense, conv2d, avgpool, ...)."""
+    """``y = W x + b``; ``kind`` records where it came from (dense, conv2d, avgpool, ...).
+
+    ``conv`` optionally describes the 2-D convolution that ``W`` was built from, so that an
+    exporter can write it as a convolution again: ``kernel`` (kh, kw, C, F), ``strides``
+    (sh, sw), ``padding`` ((top, bottom), (left, right)), ``input_shape`` (H, W, C) and
+    ``layout`` ("HWC", Keras' flat order, or "CHW", ONNX's), the flat order of both the input
+    and the output. It is set only by readers; a layer built from another one with changed
+    weights (batch-norm folding, merging) leaves it None.
+    """
 
     weight: Matrix          # (n_out, n_in)
     bias: np.ndarray        # (n_out,)
     out_shape: tuple
     name: str = ""
     kind: str = "dense"
+    conv: dict | None = field(default=None, repr=False, compare=False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # (W @ x.T).T works for dense and sparse W alike

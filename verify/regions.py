@@ -37,14 +37,16 @@ class Region:
     """Base: the box ``[lo, hi]`` around ``center``. Subclasses add a budget."""
 
     exact_in_mip = True
+    valid_range = (0.0, 1.0)    # every input value lies in this range (pixels)
 
     def __init__(self, center, lo=0.0, hi=1.0, free=None):
         self.center = _as_flat(center)
         n = self.center.size
-        if np.any(self.center < 0) or np.any(self.center > 1) or not np.all(np.isfinite(self.center)):
-            raise InvalidInputError("image values must lie in [0, 1]")
-        self.lo = np.clip(np.broadcast_to(np.asarray(lo, dtype=np.float64), (n,)), 0.0, 1.0).copy()
-        self.hi = np.clip(np.broadcast_to(np.asarray(hi, dtype=np.float64), (n,)), 0.0, 1.0).copy()
+        low, high = self.valid_range
+        if np.any(self.center < low) or np.any(self.center > high) or not np.all(np.isfinite(self.center)):
+            raise InvalidInputError(f"image values must lie in [{low:g}, {high:g}]")
+        self.lo = np.clip(np.broadcast_to(np.asarray(lo, dtype=np.float64), (n,)), low, high).copy()
+        self.hi = np.clip(np.broadcast_to(np.asarray(hi, dtype=np.float64), (n,)), low, high).copy()
         if free is not None:
             free = np.asarray(free, dtype=bool).ravel()
             if free.size != n:
@@ -106,6 +108,24 @@ def _dense(A):
 
 class Box(Region):
     """Pixels independently in ``[lo, hi]`` (default: the full range [0, 1])."""
+
+
+class InputBox(Region):
+    """Inputs independently in ``[lo, hi]``, any finite real bounds (not only pixels): the
+    input sets of VNN-LIB properties, for networks whose inputs are not images in [0, 1]."""
+
+    valid_range = (-np.inf, np.inf)
+
+    def __init__(self, lo, hi):
+        lo, hi = _as_flat(lo, what="lower bounds"), _as_flat(hi, what="upper bounds")
+        if lo.size != hi.size:
+            raise InvalidInputError(f"{lo.size} lower bounds but {hi.size} upper bounds")
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise InvalidInputError("input bounds must be finite")
+        super().__init__((lo + hi) / 2, lo, hi)
+
+    def describe(self) -> str:
+        return f"input box ({int(self.free.sum())} of {self.size} inputs free)"
 
 
 class _Ball(Region):

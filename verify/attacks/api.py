@@ -178,7 +178,7 @@ def attack(model: Any, images: np.ndarray, method: str = "pgd", norm: str = "lin
         raise InvalidInputError(f"eps must be a finite number ≥ 0, not {eps}")
     x = _batch(model, images)
     net = model.network
-    labels = np.asarray(model.keras_labels(x), dtype=np.int64)
+    labels = np.asarray(model.reference_labels(x), dtype=np.int64)
     if target is not None:
         target = int(target)
         if not 0 <= target < net.num_classes:
@@ -269,7 +269,7 @@ def _validated(model: LoadedModel, x, labels, target, norm, candidates, margin, 
         return adv, ok, labels.copy()
     rows = np.array([i for i, _ in flat])
     points = np.array([a for _, a in flat])
-    got = np.asarray(model.keras_labels(points), dtype=np.int64)
+    got = np.asarray(model.reference_labels(points), dtype=np.int64)
     good = (got == target) if target is not None else (got != labels[rows])
     good &= _ir_success(model.network, points, labels[rows], target, margin)
     if eps is not None:

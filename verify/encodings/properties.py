@@ -1,20 +1,22 @@
-"""Output properties: constraints on the logits that say "the label changed".
+"""Output properties: constraints on the logits, as a disjunction of conjunctions of rows.
 
-A property holds with an explicit ``margin`` (default :data:`DEFAULT_MARGIN`): the winning
-logit must beat the others by at least the margin, so a solution is adversarial with room to
-spare for float round-off, and the answer is reported as minimal *for that margin*.
+The general form (:func:`add_output_disjunction`) is the one VNN-LIB properties take: some
+case ``k`` holds, ``A_k z ≤ b_k − margin``, with ``z`` the logits. A positive ``margin`` asks
+for room to spare (a solution is adversarial even after float round-off, and answers are
+minimal *for that margin*); a negative one relaxes the rows, which is what a sound proof of
+"no such z" uses. Bounds prune first: a case with a row that cannot hold is dropped, a row
+that always holds is left out. One remaining case is added as plain rows; several get one
+binary selector each (``Σ s_k = 1``) and big-M rows ``A_k z + (U − rhs)·s_k ≤ U`` with ``U``
+an upper bound of ``A_k z``. No case left: the property is proven infeasible by the bounds
+and an empty infeasible row keeps the problem well-formed.
 
-* untargeted, "label ≠ c": some ``j ≠ c`` with ``z_j − z_c ≥ margin``. One binary selector per
-  candidate ``j`` (``Σ s_j = 1``) with the big-M row ``z_j − z_c ≥ margin − (margin − L_j)(1 − s_j)``,
-  ``L_j`` a lower bound of ``z_j − z_c``; candidates whose upper bound is below the margin
-  are dropped, and one remaining candidate needs no binary.
-* targeted, "label = t": ``z_t − z_j ≥ margin`` for every ``j ≠ t``.
+"The label changed" (:func:`add_label_change`) is the special case used by every task,
+with margin :data:`DEFAULT_MARGIN`:
+
+* untargeted, "label ≠ c": one case per other label ``j``, the row ``z_c − z_j ≤ −margin``;
+* targeted, "label = t": one case, the rows ``z_j − z_t ≤ −margin`` for every ``j ≠ t``;
 * one-logit (sigmoid) networks: label 1 ⇔ ``z > 0``, so "label ≠ 1" is ``z ≤ −margin`` and
-  "label ≠ 0" is ``z ≥ margin``.
-
-If the bounds already show the property cannot hold, the returned :class:`PropertyEncoding`
-says so (``proven_infeasible``) and an empty infeasible row is added, so the problem stays
-well-formed and any solver reports it infeasible.
+  "label ≠ 0" is ``−z ≤ −margin``.
 """
 from __future__ import annotations
 
@@ -28,6 +30,19 @@ from .relu import NetworkEncoding
 
 #: Logit margin by which the adversarial label must win.
 DEFAULT_MARGIN = 1e-3
+
+
+Case = tuple[np.ndarray, np.ndarray]     # (A, b): the rows A z ≤ b (before the margin)
+
+
+@dataclass
+class DisjunctionEncoding:
+    kept: list[int]            # indices of the cases the bounds leave possible
+    margin: float
+
+    @property
+    def proven_infeasible(self) -> bool:
+        return not self.kept
 
 
 @dataclass
@@ -53,6 +68,68 @@ def difference_bounds(network, region, bounds, spec: np.ndarray) -> tuple[np.nda
     return pos @ lo + neg @ hi, pos @ hi + neg @ lo
 
 
+def case_row_bounds(network, region, bounds, cases: list[Case]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Lower and upper bounds of each case's ``A z`` over the region (one back-substitution)."""
+    if not cases:
+        return []
+    stacked = np.vstack([np.atleast_2d(a) for a, _ in cases])
+    lo, hi = difference_bounds(network, region, bounds, stacked)
+    splits = np.cumsum([np.atleast_2d(a).shape[0] for a, _ in cases])[:-1]
+    return list(zip(np.split(lo, splits), np.split(hi, splits)))
+
+
+def possible_cases(network, region, bounds, cases: list[Case], margin: float) -> list[int]:
+    """Indices of the cases that the bounds do not rule out (``A z ≤ b − margin`` may hold)."""
+    return [k for k, ((_, b), (lo, _)) in enumerate(zip(cases, case_row_bounds(network, region, bounds, cases)))
+            if not np.any(lo > np.asarray(b, dtype=np.float64) - margin)]
+
+
+def add_output_disjunction(builder: ProblemBuilder, enc: NetworkEncoding, cases: list[Case],
+                           margin: float = 0.0) -> DisjunctionEncoding:
+    """Constrain the logits so that some case holds: ``A_k z ≤ b_k − margin`` for some k."""
+    logits = enc.logits
+    ranges = case_row_bounds(enc.network, enc.region, enc.bounds, cases)
+    kept, rows = [], []
+    for k, ((a, b), (lo, hi)) in enumerate(zip(cases, ranges)):
+        a = np.atleast_2d(np.asarray(a, dtype=np.float64))
+        rhs = np.asarray(b, dtype=np.float64) - margin
+        if np.any(lo > rhs):
+            continue                                  # a row that cannot hold: no such z here
+        need = hi > rhs                               # rows the bounds do not already guarantee
+        kept.append(k)
+        rows.append((a[need], rhs[need], hi[need]))
+    if not kept:
+        builder.add_rows([], [], [], 1.0, np.inf, count=1)     # 0 ≥ 1: proven infeasible
+        return DisjunctionEncoding([], margin)
+    var = logits.is_var
+    const = logits.const * ~var
+    if len(kept) == 1:
+        a, rhs, _ = rows[0]
+        _add_rows(builder, a, logits, rhs - a @ const)
+        return DisjunctionEncoding(kept, margin)
+    s = builder.add_vars("property.selector", len(kept), 0.0, 1.0, integer=True)
+    builder.add_rows(np.zeros(s.size), s, np.ones(s.size), 1.0, 1.0, count=1)
+    for sel, (a, rhs, hi) in zip(s, rows):
+        # A z + (U − rhs)·s ≤ U: the rows hold when s = 1 and are implied by the bounds otherwise
+        _add_rows(builder, a, logits, hi - a @ const, extra=(np.full(len(rhs), sel), hi - rhs))
+    return DisjunctionEncoding(kept, margin)
+
+
+def _add_rows(builder, a, logits, rhs, extra=None):
+    """Rows ``a @ z (+ coef·extra_col) ≤ rhs`` over the variable logits (constants already moved
+    into ``rhs``)."""
+    var = logits.is_var
+    A = a[:, var]
+    r, c = np.nonzero(A)
+    rows, cols, vals = list(r), list(logits.cols[var][c]), list(A[r, c])
+    if extra is not None:
+        ecols, ecoef = extra
+        rows += list(range(len(ecols)))
+        cols += list(ecols)
+        vals += list(ecoef)
+    builder.add_rows(rows, cols, vals, -np.inf, rhs, count=a.shape[0])
+
+
 def label_change_spec(n_out: int, label: int, target: int | None) -> tuple[np.ndarray, list[int]]:
     """Rows ``spec`` over the logits and the labels that may take over. Untargeted: one row
     ``z_j − z_label`` per other label j (one of them must reach the margin); targeted: rows
@@ -74,19 +151,21 @@ def label_change_spec(n_out: int, label: int, target: int | None) -> tuple[np.nd
     return spec, [target]
 
 
-def _any_of(n_out: int, target: int | None) -> bool:
-    """Whether one spec row reaching the margin suffices (else all must)."""
-    return target is None and n_out > 1
+def label_change_cases(n_out: int, label: int, target: int | None) -> tuple[list[Case], list[int]]:
+    """The label change as cases ``−spec z ≤ 0`` (the margin is applied by the encoder), and the
+    label each case stands for (one case per label untargeted; one case for a target)."""
+    spec, others = label_change_spec(n_out, label, target)
+    if target is None and n_out > 1:
+        return [(-spec[i:i + 1], np.zeros(1)) for i in range(len(others))], others
+    return [(-spec, np.zeros(spec.shape[0]))], others
 
 
 def bounds_exclude_label_change(network, region, bounds, label: int, target: int | None = None,
                                 margin: float = DEFAULT_MARGIN) -> bool:
     """True when the bounds alone prove that no x in ``region`` gives another label (the
     ``target``) a lead of ``margin`` — a robustness proof without any solver."""
-    n_out = network.num_outputs
-    spec, _ = label_change_spec(n_out, label, target)
-    hi = difference_bounds(network, region, bounds, spec)[1]
-    return not np.any(hi >= margin) if _any_of(n_out, target) else not np.all(hi >= margin)
+    cases, _ = label_change_cases(network.num_outputs, label, target)
+    return not possible_cases(network, region, bounds, cases, margin)
 
 
 def check_labels(num_classes: int, label: int, target: int | None) -> None:
@@ -103,46 +182,11 @@ def check_labels(num_classes: int, label: int, target: int | None) -> None:
 
 def add_label_change(builder: ProblemBuilder, enc: NetworkEncoding, label: int,
                      target: int | None = None, margin: float = DEFAULT_MARGIN) -> PropertyEncoding:
-    """Constrain the logits so the predicted label is not ``label`` (or is ``target``)."""
-    logits = enc.logits
-    n_out = logits.cols.size
-    spec, others = label_change_spec(n_out, label, target)
-    lo, hi = difference_bounds(enc.network, enc.region, enc.bounds, spec)
-    if _any_of(n_out, target):
-        keep = hi >= margin
-        candidates = [j for j, k in zip(others, keep) if k]
-        rows_spec, rows_lo = spec[keep], lo[keep]
+    """Constrain the logits so the predicted label is not ``label`` (is ``target``)."""
+    cases, labels = label_change_cases(enc.logits.cols.size, label, target)
+    disjunction = add_output_disjunction(builder, enc, cases, margin)
+    if target is None and len(cases) > 1:
+        candidates = [labels[k] for k in disjunction.kept]
     else:
-        candidates = others if np.all(hi >= margin) else []
-        need = lo < margin                      # rows the bounds do not already guarantee
-        rows_spec, rows_lo = spec[need], lo[need]
-        if not candidates:
-            rows_spec = rows_spec[:0]
-    prop = PropertyEncoding(label, target, margin, candidates, not candidates)
-    if not candidates:
-        builder.add_rows([], [], [], 1.0, np.inf, count=1)     # 0 ≥ 1: proven infeasible
-        return prop
-    var = logits.is_var
-    const = logits.const * ~var
-    if _any_of(n_out, target) and len(candidates) > 1:
-        s = builder.add_vars("property.selector", len(candidates), 0.0, 1.0, integer=True)
-        builder.add_rows(np.zeros(s.size), s, np.ones(s.size), 1.0, 1.0, count=1)
-        # spec·z − (margin − L)·s ≥ L
-        _add_spec_rows(builder, rows_spec, logits, const, rows_lo, extra=(s, -(margin - rows_lo)))
-    else:
-        _add_spec_rows(builder, rows_spec, logits, const, np.full(len(rows_spec), margin))
-    return prop
-
-
-def _add_spec_rows(builder, spec, logits, const, rhs, extra=None):
-    """Rows ``spec @ z (+ coef·extra_col) ≥ rhs`` with constant logits moved to the right."""
-    var = logits.is_var
-    A = spec[:, var]
-    r, c = np.nonzero(A)
-    rows, cols, vals = list(r), list(logits.cols[var][c]), list(A[r, c])
-    if extra is not None:
-        ecols, ecoef = extra
-        rows += list(range(len(ecols)))
-        cols += list(ecols)
-        vals += list(ecoef)
-    builder.add_rows(rows, cols, vals, rhs - spec @ const, np.inf, count=spec.shape[0])
+        candidates = labels if disjunction.kept else []
+    return PropertyEncoding(label, target, margin, candidates, disjunction.proven_infeasible)

@@ -16,7 +16,8 @@ from ..network import Network
 from ..problem import Problem, ProblemBuilder
 from ..regions import Box, Region
 from .objectives import add_distance_objective, normalise_norm
-from .properties import DEFAULT_MARGIN, PropertyEncoding, add_label_change
+from .properties import (DEFAULT_MARGIN, Case, DisjunctionEncoding, PropertyEncoding,
+                         add_label_change, add_output_disjunction)
 from .relu import NetworkEncoding, encode_network, quantise_inputs
 
 
@@ -24,7 +25,7 @@ from .relu import NetworkEncoding, encode_network, quantise_inputs
 class Query:
     problem: Problem
     encoding: NetworkEncoding
-    property: PropertyEncoding
+    property: PropertyEncoding | DisjunctionEncoding
     bounds: Bounds
     norm: str | None
     bounds_time_s: float
@@ -36,7 +37,8 @@ class Query:
 
     def summary(self) -> dict:
         return {
-            "norm": self.norm, "label": self.property.label, "target": self.property.target,
+            "norm": self.norm, "label": getattr(self.property, "label", None),
+            "target": getattr(self.property, "target", None),
             "margin": self.property.margin, "region": self.encoding.region.describe(),
             "proven_infeasible_by_bounds": self.property.proven_infeasible,
             "bounds": self.bounds.report(), "bounds_time_s": self.bounds_time_s,
@@ -75,3 +77,23 @@ def build_query(network: Network, image: np.ndarray, norm: str | None = None,
     problem = builder.build()
     t2 = time.perf_counter()
     return Query(problem, enc, prop, bounds, norm, t1 - t0, t2 - t1)
+
+
+def build_case_query(network: Network, region: Region, cases: list[Case], margin: float = 0.0,
+                     bounds: Bounds | None = None, bound_stages=STAGES) -> Query:
+    """Encode "some x in ``region`` has logits with ``A_k z ≤ b_k − margin`` for some case k"
+    (feasibility only: the first feasible point answers it). A VNN-LIB property case.
+
+    ``network`` must already be merged (:meth:`Network.merged_affine`) when ``bounds`` are given,
+    since the bounds are per layer of the network they were computed on.
+    """
+    t0 = time.perf_counter()
+    if bounds is None:
+        network = network.merged_affine()
+        bounds = compute_bounds(network, region, bound_stages)
+    t1 = time.perf_counter()
+    builder = ProblemBuilder(f"{network.name}-property")
+    enc = encode_network(builder, network, region, bounds)
+    prop = add_output_disjunction(builder, enc, cases, margin)
+    problem = builder.build()
+    return Query(problem, enc, prop, bounds, None, t1 - t0, time.perf_counter() - t1)

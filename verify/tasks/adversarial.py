@@ -66,7 +66,7 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     norm = normalise_norm(norm)
     center = _as_input(model, image)
-    label = int(model.keras_labels(center)[0])
+    label = int(model.reference_labels(center)[0])
     n_classes = model.network.num_classes
     if isinstance(target, str):
         if target != "all":
@@ -109,7 +109,7 @@ def _as_input(model: LoadedModel, image) -> np.ndarray:
 
 def is_adversarial(model: LoadedModel, x: np.ndarray, label: int, target: int | None) -> tuple[bool, int]:
     """Whether the Keras model (float32) labels ``x`` as wanted, and the label it gives."""
-    got = int(model.keras_labels(x)[0])
+    got = int(model.reference_labels(x)[0])
     return (got == target) if target is not None else (got != label), got
 
 

@@ -95,7 +95,7 @@ class BnnTask:
     def validated(self, bits: np.ndarray) -> tuple[np.ndarray | None, int | None]:
         """The image of ``bits`` and its Keras label, if Keras agrees it is adversarial."""
         x = self.image(bits)
-        got = int(self.model.keras_labels(x)[0])
+        got = int(self.model.reference_labels(x)[0])
         return (x, got) if self.reaches(got) else (None, got)
 
     def solve_problem(self, formula: BnnFormula, minimize: bool):
@@ -294,7 +294,7 @@ def _flips_result(task: BnnTask, status: str, example, lower, t0, stats) -> Adve
     shape = tuple(task.model.input_shape)
     adv_label = None
     if example is not None:
-        adv_label = int(task.model.keras_labels(example)[0])
+        adv_label = int(task.model.reference_labels(example)[0])
     objective = None if example is None else float(np.count_nonzero(example != task.center))
     stats["calls"] = task.calls
     return AdversarialResult(

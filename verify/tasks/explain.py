@@ -311,7 +311,7 @@ class RobustnessChecker:
         if best.x is None:
             return None
         x = query.decode(best.x, region)
-        return x if self.margin(x) > 0 and int(self.model.keras_labels(x)[0]) != self.label else None
+        return x if self.margin(x) > 0 and int(self.model.reference_labels(x)[0]) != self.label else None
 
     def _strong(self, x: np.ndarray) -> bool:
         """A solver solution is a witness if the network gives another label a lead of 1e-4
@@ -412,7 +412,7 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
         raise InvalidInputError(f"time limit must be > 0 seconds, got {time_limit}")
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     center = _as_input(model, image)
-    label = int(model.keras_labels(center)[0])
+    label = int(model.reference_labels(center)[0])
     if model.network.is_binarized:
         if eps is not None:
             raise InvalidInputError("a BNN sees each pixel as one bit (x > 0.5): eps does not "
@@ -524,7 +524,7 @@ def _confirm_witnesses(model: LoadedModel, witnesses: dict[int, np.ndarray], lab
     if not witnesses:
         return {}
     pixels = list(witnesses)
-    labels = model.keras_labels(np.stack([witnesses[p] for p in pixels]))
+    labels = model.reference_labels(np.stack([witnesses[p] for p in pixels]))
     return {p: witnesses[p] for p, got in zip(pixels, labels) if int(got) != label}
 
 

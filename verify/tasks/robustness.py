@@ -53,7 +53,7 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     t0 = time.perf_counter()
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     center = _as_input(model, image)
-    label = int(model.keras_labels(center)[0])
+    label = int(model.reference_labels(center)[0])
     if target is not None:
         check_labels(model.network.num_classes, label, target)
     if model.network.is_binarized:

@@ -1,0 +1,260 @@
+"""Deciding VNN-LIB properties: ``sat`` (a counterexample, re-checked), ``unsat`` (proved) or
+``timeout``.
+
+A property (:class:`verify.vnnlib.VnnProperty`) is a list of cases, each an input box and a
+disjunction over the outputs, ``A_k y ≤ b_k`` for some k; it is ``sat`` when some input of
+some case's box makes some disjunct hold. Each case is decided in the cheapest way that
+settles it, and the first ``sat`` case ends the search:
+
+1. **attack** — signed-gradient descent from the box centre and random starts on the
+   violation ``min_k max_i (A_k y − b_k)_i``; a point where it is ≤ 0 by the logits *and* by
+   the model's own runtime (onnxruntime, or Keras) is a counterexample;
+2. **bounds** — interval → symbolic → LP bounds over the box (the LP stage tightens layer by
+   layer); a case whose every disjunct has a row that cannot hold, even relaxed by
+   :data:`PROOF_SLACK`, is proved;
+3. **solver** — a feasibility MIP (the first feasible point ends the search) of the
+   *relaxed* disjunction ``A_k y ≤ b_k + PROOF_SLACK``: infeasible proves the case; a point
+   is re-checked by the runtime; if it only touches the boundary, a second MIP asks for room to
+   spare (``A_k y ≤ b_k − margin``) before the case is left undecided.
+
+So ``unsat`` is a proof (up to the solver's feasibility tolerances) with a slack of
+:data:`PROOF_SLACK` in the outputs, and ``sat`` is never reported unless the model's own
+runtime, fed the float32 counterexample inside the box, satisfies the output constraints
+exactly. Anything else is ``timeout`` (time limit) or ``unknown`` (all candidates sat on the
+boundary, or the property is not one this toolkit can decide).
+
+Outputs are the network's *logits*: a model that ends in softmax or sigmoid is accepted only
+for properties that compare outputs pairwise (``Y_i ≤ Y_j``), which the final activation does
+not change; binarized networks are not supported here.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..attacks.gradients import logit_form_and_gradient
+from ..backends import SolveOptions, Status, get_backend
+from ..bounds import compute_bounds
+from ..encodings.properties import DEFAULT_MARGIN, possible_cases
+from ..encodings.query import build_case_query
+from ..errors import InvalidInputError
+from ..models import LoadedModel, load_model
+from ..network import Network
+from ..regions import InputBox
+from ..vnnlib import PropertyCase, VnnProperty, format_counterexample, parse_vnnlib
+
+#: Slack on the output rows when proving that no counterexample exists.
+PROOF_SLACK = 1e-6
+
+SAT, UNSAT, TIMEOUT, UNKNOWN = "sat", "unsat", "timeout", "unknown"
+
+
+@dataclass
+class PropertyResult:
+    """The verdict on a VNN-LIB property, and how it was reached."""
+
+    verdict: str                          # "sat", "unsat", "timeout" or "unknown"
+    model: str
+    property: str                         # the property's source (path)
+    backend: str
+    method: str                           # "attack", "bounds", "solver" or "" (undecided)
+    time_s: float
+    counterexample: np.ndarray | None = None   # flat input (float32 values), inside the box
+    outputs: np.ndarray | None = None          # the model's own outputs on it
+    case: int | None = None                    # the case it satisfies
+    cases: list[dict] = field(default_factory=list)   # per case: verdict, method, time, sizes
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in (SAT, UNSAT)
+
+    def vnncomp_text(self) -> str:
+        """The VNN-COMP result file: the verdict line, then the counterexample if ``sat``."""
+        if self.verdict == SAT:
+            return "sat\n" + format_counterexample(self.counterexample, self.outputs)
+        return self.verdict + "\n"
+
+    def to_dict(self) -> dict:
+        out = {"task": "certify-vnnlib", "verdict": self.verdict, "model": self.model,
+               "property": self.property, "backend": self.backend, "method": self.method,
+               "time_s": round(float(self.time_s), 4), "case": self.case, "cases": self.cases}
+        if self.counterexample is not None:
+            out["counterexample"] = [float(v) for v in self.counterexample]
+            out["outputs"] = [float(v) for v in self.outputs]
+        return out
+
+
+def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: str | None = None,
+                   time_limit: float | None = None, threads: int | None = None,
+                   margin: float = DEFAULT_MARGIN, seed: int = 0) -> PropertyResult:
+    """Decide a VNN-LIB property on a model (a bundled name, a ``.keras``/``.onnx`` path or a
+    :class:`LoadedModel`): ``sat`` with a counterexample re-checked by the model's runtime,
+    ``unsat`` (proved), ``timeout``, or ``unknown`` (see the module docstring)."""
+    t0 = time.perf_counter()
+    model = load_model(model) if not isinstance(model, LoadedModel) else model
+    if not isinstance(prop, VnnProperty):
+        prop = parse_vnnlib(prop)
+    net = model.network
+    _check_property(model, prop)
+    solver = get_backend(backend or "highs")
+    solver.check_kind("milp")
+    merged = net.merged_affine()
+    rng = np.random.default_rng(seed)
+    reports: list[dict] = []
+
+    def result(verdict, method="", x=None, y=None, case=None):
+        return PropertyResult(verdict, model.name, prop.source, solver.name, method,
+                              time.perf_counter() - t0, x, y, case, reports)
+
+    undecided = UNSAT
+    for k, case in enumerate(prop.cases):
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if remaining is not None and remaining <= 0:
+            undecided = TIMEOUT
+            break
+        verdict, method, x, y, stats = _decide_case(model, merged, case, solver, remaining, threads,
+                                                    margin, rng)
+        reports.append({"case": k, "verdict": verdict, "method": method, **stats})
+        if verdict == SAT:
+            return result(SAT, method, x, y, k)
+        if verdict != UNSAT:
+            undecided = TIMEOUT if undecided == TIMEOUT or verdict == TIMEOUT else UNKNOWN
+    if undecided == UNSAT:
+        methods = {r["method"] for r in reports}
+        return result(UNSAT, "solver" if "solver" in methods else "bounds")
+    return result(undecided)
+
+
+def _check_property(model: LoadedModel, prop: VnnProperty) -> None:
+    net = model.network
+    if net.is_binarized:
+        raise InvalidInputError(f"{model.name} is a binarized network; VNN-LIB properties are "
+                                "decided on ReLU networks only (use certify --pixels for BNNs)")
+    if prop.num_inputs != net.num_inputs or prop.num_outputs != net.num_outputs:
+        raise InvalidInputError(
+            f"property {prop.source} has {prop.num_inputs} inputs and {prop.num_outputs} outputs; "
+            f"model {model.name} has {net.num_inputs} inputs and {net.num_outputs} outputs")
+    if net.output_activation != "linear":
+        for case in prop.cases:
+            for a, b in case.disjuncts:
+                if not _pairwise(a, b):
+                    raise InvalidInputError(
+                        f"model {model.name} ends in {net.output_activation}, and property "
+                        f"{prop.source} constrains its outputs beyond comparing them pairwise "
+                        "(Y_i <= Y_j); verify decides properties of the logits: give a model "
+                        f"without the final {net.output_activation}")
+
+
+def _pairwise(a: np.ndarray, b: np.ndarray) -> bool:
+    """Rows ``y_i − y_j ≤ 0`` (times a positive factor): unchanged by a final softmax."""
+    a = np.atleast_2d(a)
+    if np.any(np.asarray(b) != 0):
+        return False
+    return all(np.count_nonzero(r) == 2 and r.max() > 0 and r.min() == -r.max() for r in a)
+
+
+def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, time_limit,
+                 threads, margin: float, rng: np.random.Generator):
+    """(verdict, method, counterexample, outputs, stats) for one case."""
+    t0 = time.perf_counter()
+    stats: dict = {}
+    region = InputBox(case.lower, case.upper)
+    cases = [(np.atleast_2d(a), np.asarray(b, dtype=np.float64)) for a, b in case.disjuncts]
+    if not cases:
+        return UNSAT, "bounds", None, None, stats
+
+    def checked(x):
+        return _confirm(model, x, region, cases)
+
+    # 1. attack
+    for x in _attack(net, region, cases, margin, rng):
+        hit = checked(x)
+        if hit is not None:
+            stats["time_s"] = round(time.perf_counter() - t0, 4)
+            return (SAT, "attack") + hit + (stats,)
+    # 2. bounds
+    bounds = compute_bounds(net, region)
+    stats["bounds"] = bounds.report()
+    if not possible_cases(net, region, bounds, cases, -PROOF_SLACK):
+        stats["time_s"] = round(time.perf_counter() - t0, 4)
+        return UNSAT, "bounds", None, None, stats
+    # 3. solver: the relaxed rows first (a proof if infeasible), then room to spare
+    for phase_margin in (-PROOF_SLACK, margin):
+        query = build_case_query(net, region, cases, phase_margin, bounds)
+        stats["problem"] = query.problem.summary()
+        remaining = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
+        res = solver.solve(query.problem, SolveOptions(time_limit=remaining, threads=threads))
+        stats.setdefault("solver_status", []).append(res.status)
+        stats["time_s"] = round(time.perf_counter() - t0, 4)
+        if res.x is not None:
+            hit = checked(query.decode(res.x))
+            if hit is not None:
+                return (SAT, "solver") + hit + (stats,)
+            continue                      # a boundary point: look for one with room to spare
+        if res.status in (Status.INFEASIBLE, Status.CUTOFF):
+            return (UNSAT, "solver", None, None, stats) if phase_margin < 0 else \
+                (UNKNOWN, "", None, None, stats)
+        return TIMEOUT, "", None, None, stats
+    return UNKNOWN, "", None, None, stats
+
+
+def violation(net: Network, cases, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per input of a batch: ``min_k max_i (A_k z − b_k)_i`` (≤ 0: some case holds) and its
+    (sub)gradient with respect to the inputs."""
+    values = net.forward_all(x)
+    z = values[-1]
+    per_case = [(z @ a.T - b) for a, b in cases]                   # each (batch, rows)
+    worst = np.stack([p.max(axis=1) for p in per_case], axis=1)    # (batch, cases)
+    k = np.argmin(worst, axis=1)
+    rows = np.array([np.argmax(per_case[kk][i]) for i, kk in enumerate(k)])
+    coef = np.stack([cases[kk][0][r] for kk, r in zip(k, rows)])
+    _, grad = logit_form_and_gradient(net, values, coef)
+    return worst[np.arange(len(x)), k], grad
+
+
+def _attack(net: Network, region: InputBox, cases, margin: float, rng: np.random.Generator,
+            restarts: int = 8, steps: int = 60):
+    """Candidates from signed-gradient descent on the violation (best first); stops early once
+    some start reaches ``−margin``."""
+    lo, hi = region.lo, region.hi
+    width = hi - lo
+    x = np.vstack([region.center, rng.uniform(lo, hi, size=(restarts - 1, lo.size))])
+    best_x, best_v = x.copy(), np.full(len(x), np.inf)
+    for step in range(steps):
+        v, grad = violation(net, cases, x)
+        better = v < best_v
+        best_x[better], best_v[better] = x[better], v[better]
+        if np.any(best_v <= -margin):
+            break
+        size = 0.25 * (1 - step / steps) + 0.01
+        x = np.clip(x - size * width * np.sign(grad), lo, hi)
+    order = np.argsort(best_v)
+    return [best_x[i] for i in order if best_v[i] <= 0]
+
+
+def _confirm(model: LoadedModel, x: np.ndarray, region: InputBox, cases):
+    """``(x32, outputs)`` when the model's own runtime, fed ``x`` as float32 moved inside the
+    box, satisfies some case exactly; else None."""
+    x32 = _inside_float32(x, region.lo, region.hi)
+    if x32 is None:
+        return None
+    y = model.reference_outputs(x32.reshape((1,) + tuple(model.input_shape)))[0].astype(np.float64)
+    for a, b in cases:
+        if np.all(a @ y <= b):
+            return x32.astype(np.float64), y
+    return None
+
+
+def _inside_float32(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:
+    """``x`` rounded to float32 and nudged by one ulp where rounding left the box ``[lo, hi]``."""
+    x32 = np.clip(x, lo, hi).astype(np.float32)
+    low = x32.astype(np.float64) < lo
+    x32[low] = np.nextafter(x32[low], np.float32(np.inf))
+    high = x32.astype(np.float64) > hi
+    x32[high] = np.nextafter(x32[high], np.float32(-np.inf))
+    inside = np.all(x32.astype(np.float64) >= lo) and np.all(x32.astype(np.float64) <= hi)
+    return x32 if inside else None

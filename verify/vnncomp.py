@@ -1,0 +1,150 @@
+"""Running a VNN-COMP benchmark folder: ``instances.csv`` in, a results CSV out, resumable.
+
+A benchmark folder holds ``instances.csv`` with one instance per row: the ONNX model path, the
+VNN-LIB property path (both relative to the folder; ``.gz`` files accepted) and the timeout in
+seconds. :func:`run_vnncomp` decides each instance with
+:func:`verify.tasks.vnnlib.certify_vnnlib` and appends one row per finished instance to the
+results CSV (columns :data:`COLUMNS`), flushed and fsync'd at once, so killing the run loses
+no finished instance; running it again skips the rows already there (the key is the
+``(onnx, vnnlib)`` pair) and cuts a partial last line. Counterexamples are written in the
+VNN-COMP format next to the results, under ``counterexamples/``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import InvalidInputError, VerifyError
+
+COLUMNS = ("onnx", "vnnlib", "timeout", "verdict", "method", "time_s", "counterexample", "error")
+
+
+@dataclass
+class Instance:
+    onnx: str          # as written in instances.csv
+    vnnlib: str
+    timeout: float
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.onnx, self.vnnlib
+
+
+def read_instances(directory: str | os.PathLike) -> list[Instance]:
+    """The rows of ``DIRECTORY/instances.csv`` (a clear error, with the line, for bad rows)."""
+    path = Path(directory) / "instances.csv"
+    if not path.is_file():
+        raise InvalidInputError(f"{path} not found: a VNN-COMP benchmark folder has an "
+                                "instances.csv with rows 'model.onnx,property.vnnlib,timeout'")
+    instances = []
+    for line_no, row in enumerate(csv.reader(io.StringIO(path.read_text())), start=1):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 3:
+            raise InvalidInputError(f"{path}, line {line_no}: expected 3 columns (onnx, vnnlib, "
+                                    f"timeout), got {len(row)}")
+        onnx, vnnlib, timeout = (c.strip() for c in row)
+        try:
+            seconds = float(timeout)
+        except ValueError:
+            raise InvalidInputError(f"{path}, line {line_no}: timeout {timeout!r} is not a number") from None
+        instances.append(Instance(onnx, vnnlib, seconds))
+    if not instances:
+        raise InvalidInputError(f"{path} lists no instances")
+    return instances
+
+
+def read_results(path: str | os.PathLike) -> list[dict]:
+    """Rows of a results CSV (a partial last line, from a killed run, is cut off the file)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    rows = list(csv.DictReader(io.StringIO(data[:end].decode())))
+    return [r for r in rows if r.get("verdict")]
+
+
+def _append(path: Path, row: dict) -> None:
+    new = not path.is_file() or path.stat().st_size == 0
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    if new:
+        writer.writeheader()
+    writer.writerow(row)
+    with open(path, "a") as f:
+        f.write(buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None = None,
+                backend: str | None = None, threads: int | None = None,
+                timeout_cap: float | None = None,
+                progress: Callable[[Instance, dict], None] | None = None) -> list[dict]:
+    """Decide every instance of a benchmark folder; returns all result rows (old and new).
+
+    ``results`` defaults to ``DIRECTORY/results.csv``; ``timeout_cap`` lowers every instance's
+    timeout to at most that many seconds. An instance that cannot be run (a missing file, an
+    unsupported operator) gets verdict ``error`` with the message, and the run goes on.
+    """
+    from .models import load_model
+    from .tasks.vnnlib import certify_vnnlib
+    from .vnnlib import parse_vnnlib
+
+    directory = Path(directory)
+    instances = read_instances(directory)
+    results = Path(results) if results is not None else directory / "results.csv"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    done = {(r["onnx"], r["vnnlib"]): r for r in read_results(results)}
+    cex_dir = results.parent / "counterexamples"
+    models: dict[str, object] = {}
+    rows = [done[i.key] for i in instances if i.key in done]
+    for number, inst in enumerate(instances):
+        if inst.key in done:
+            continue
+        limit = min(inst.timeout, timeout_cap) if timeout_cap else inst.timeout
+        row = {"onnx": inst.onnx, "vnnlib": inst.vnnlib, "timeout": f"{limit:g}", "verdict": "error",
+               "method": "", "time_s": "", "counterexample": "", "error": ""}
+        t0 = time.perf_counter()
+        try:
+            if inst.onnx not in models:
+                models[inst.onnx] = load_model(directory / inst.onnx)
+            model = models[inst.onnx]
+            net = model.network
+            prop = parse_vnnlib(directory / inst.vnnlib, net.num_inputs, net.num_outputs)
+            r = certify_vnnlib(model, prop, backend=backend, time_limit=limit, threads=threads)
+            row.update(verdict=r.verdict, method=r.method, time_s=f"{r.time_s:.4f}")
+            if r.verdict == "sat":
+                cex_dir.mkdir(parents=True, exist_ok=True)
+                cex = cex_dir / f"{number:04d}-{Path(inst.vnnlib).name.split('.')[0]}.txt"
+                cex.write_text(r.vnncomp_text())
+                row["counterexample"] = os.path.relpath(cex, results.parent)
+        except VerifyError as exc:
+            row.update(error=f"{type(exc).__name__}: {exc}", time_s=f"{time.perf_counter() - t0:.4f}")
+        _append(results, row)
+        rows.append(row)
+        if progress is not None:
+            progress(inst, row)
+    return rows
+
+
+def summary(rows: list[dict]) -> dict:
+    """Counts per verdict, and the median and maximum time of the decided instances."""
+    import statistics
+
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    times = [float(r["time_s"]) for r in rows if r["verdict"] in ("sat", "unsat")]
+    return {"instances": len(rows), **counts,
+            "median_decided_s": statistics.median(times) if times else None,
+            "max_decided_s": max(times) if times else None}

@@ -1,0 +1,842 @@
+"""VNN-LIB properties: a parser into a solver-ready normal form, and counterexample files.
+
+VNN-LIB is the property format of VNN-COMP, a subset of SMT-LIB 2. A file declares the
+network's inputs ``X_0 … X_{n-1}`` and outputs ``Y_0 … Y_{m-1}`` and asserts formulas over
+them. The conjunction of the asserts describes the **unsafe** set: the property is ``sat``
+when some input satisfying the asserts gives outputs satisfying them too (a counterexample),
+``unsat`` when no such input exists.
+
+Grammar accepted
+----------------
+Comments run from ``;`` to the end of the line. ``.gz`` files (any file starting with the
+gzip magic bytes) are decompressed. The file is a sequence of commands::
+
+    command  := (declare-const NAME Real) | (declare-fun NAME () Real) | (assert formula)
+              | (set-logic …) | (set-info …) | (set-option …) | (check-sat) | (get-model)
+              | (exit)                                   ; the last six are ignored
+    NAME     := X_i | Y_j                                ; i, j decimal indices from 0
+    formula  := (and formula*) | (or formula*) | true | false
+              | (CMP expr expr expr*)                    ; a chain: e1 CMP e2 CMP e3 …
+    CMP      := <= | >= | = | < | >                      ; < and > are read as <= and >=
+    expr     := NUMBER | NAME | (+ expr+) | (- expr) | (- expr expr+)
+              | (* expr+)                                ; at most one factor with variables
+              | (/ expr expr+)                           ; divisors constant and non-zero
+    NUMBER   := [+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?
+
+Strict comparisons are treated as non-strict: ``(< a b)`` means ``a <= b``. Exact
+verification of a closed set is the usual reading in VNN-COMP, and a real-valued solver
+cannot represent an open set anyway. Arithmetic is done in float64, so ``(<= (+ Y_0 0.1)
+0.3)`` becomes ``Y_0 <= 0.3 - 0.1``. Variables must be declared before they are used, and the
+declared inputs (outputs) must be ``X_0 … X_{n-1}`` (``Y_0 … Y_{m-1}``) without gaps.
+Quoted symbols ``|…|`` and string literals are not supported.
+
+Normal form
+-----------
+The conjunction of all asserts is expanded into disjunctive normal form (``and`` distributed
+over ``or``). Every DNF term is a conjunction of linear atoms ``a·v <= r``; each atom must be
+
+* an **input atom**, over exactly one input: ``c*X_i <= d`` with ``c != 0`` of either sign,
+  i.e. a lower or an upper bound of ``X_i`` (bounds are tightened: the largest lower and the
+  smallest upper bound win, ``=`` gives both), or
+* an **output atom**, over outputs only: a row of ``A y <= b`` (``>=`` atoms are negated), or
+* a **constant atom** (no variable left, e.g. ``(<= 1 2)``): true ones are dropped, a false
+  one makes its term infeasible.
+
+Atoms mixing inputs and outputs, or relating several inputs, are rejected
+(:class:`~verify.errors.InvalidInputError`). In every term each input needs a lower *and* an
+upper bound (the input set must be a bounded box; the error points at the input's
+declaration). A term whose box is empty (some lower bound above its upper bound) or with a
+false constant atom can never hold and is dropped; if every term is dropped the property is trivially ``unsat`` and is represented with **zero
+cases** (:attr:`VnnProperty.trivially_unsat`). Terms with identical boxes are grouped into one
+:class:`PropertyCase` whose ``disjuncts`` are the terms' output constraints, in file order.
+A term without output atoms gives a disjunct with zero rows (every output is unsafe: any
+input of the box is a counterexample). Rows keep the order of the file. The DNF may have at
+most ``max_dnf_terms`` (:data:`MAX_DNF_TERMS` by default) terms, checked before it is built.
+
+When ``num_inputs`` / ``num_outputs`` are given, a declaration beyond them is an error at that
+declaration, and fewer declared variables than expected is an error naming both counts.
+``PropertyCase`` and ``VnnProperty`` compare by identity (their fields are arrays).
+
+So ``VnnProperty`` is ``sat`` iff for some case ``k`` and some input ``x`` with
+``lower_k <= x <= upper_k``, the outputs ``y = f(x)`` satisfy ``A y <= b`` for some
+``(A, b)`` in ``disjuncts_k``.
+
+Every malformed file raises :class:`~verify.errors.InvalidInputError` with a message
+``"<file>, line L, column C: <what is wrong>"``. The reader and the formula evaluator are
+iterative, so deeply nested formulas do not hit Python's recursion limit.
+
+Counterexamples
+---------------
+A VNN-COMP result file with a counterexample is a line ``sat`` followed by the assignment as
+an s-expression, one ``(X_i value)`` per input, then one ``(Y_j value)`` per output::
+
+    sat
+    ((X_0 0.5)
+     (X_1 -0.25)
+     (Y_0 1.75))
+
+:func:`format_counterexample` returns only the assignment (without ``sat``); callers that write
+a result file themselves write ``"sat\\n" + format_counterexample(x, y)``, which is what
+:func:`write_counterexample` does. Values are written with ``repr`` precision (they read back
+to the same float64).
+"""
+from __future__ import annotations
+
+import bisect
+import gzip
+import itertools
+import math
+import os
+import re
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+__all__ = ["PropertyCase", "VnnProperty", "parse_vnnlib", "parse_vnnlib_text",
+           "format_counterexample", "write_counterexample", "read_counterexample",
+           "write_robustness_property", "MAX_DNF_TERMS"]
+
+#: Default limit on the number of DNF terms a property may expand to.
+MAX_DNF_TERMS = 100_000
+
+_TOKEN_RE = re.compile(r";[^\n]*|[()]|[^\s();]+")
+_NEWLINE_RE = re.compile(r"\n")
+_VAR_RE = re.compile(r"([XY])_([0-9]+)\Z")
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+
+_BOOL_OPS = frozenset({"and", "or"})
+_CMP_OPS = frozenset({"<=", ">=", "<", ">", "="})
+_ARITH_OPS = frozenset({"+", "-", "*", "/"})
+_IGNORED_COMMANDS = frozenset({"set-logic", "set-info", "set-option", "check-sat", "get-model",
+                               "exit"})
+_FORMULA, _EXPR = 0, 1
+
+
+# --------------------------------------------------------------------------------------------
+# Public data
+
+
+@dataclass(eq=False)
+class PropertyCase:
+    """One input box and a disjunction over the outputs: some ``(A, b)`` with ``A @ y <= b``."""
+
+    lower: np.ndarray                                 # (num_inputs,) float64
+    upper: np.ndarray                                 # (num_inputs,) float64
+    disjuncts: list[tuple[np.ndarray, np.ndarray]]    # A (m_k, num_outputs), b (m_k,)
+
+
+@dataclass(eq=False)
+class VnnProperty:
+    """A parsed VNN-LIB property: ``sat`` iff some case is ``sat`` (no case: trivially unsat)."""
+
+    num_inputs: int
+    num_outputs: int
+    cases: list[PropertyCase]
+    source: str                                       # the path, or "<string>"
+
+    @property
+    def trivially_unsat(self) -> bool:
+        """True when every DNF term was infeasible on its own (empty box, false constant)."""
+        return not self.cases
+
+    def robustness_label(self) -> int | None:
+        """The label ``c`` if the property is the VNN-COMP robustness form, else None.
+
+        The form: in every case each disjunct is the single row ``Y_c - Y_j <= 0`` (i.e.
+        ``Y_j >= Y_c``, any positive scaling) for one and the same ``c``, and the disjuncts of
+        a case cover either every ``j != c`` (untargeted) or a single ``j`` (targeted).
+        """
+        if not self.cases:
+            return None
+        label: int | None = None
+        others_all = set(range(self.num_outputs))
+        for case in self.cases:
+            others: set[int] = set()
+            for A, b in case.disjuncts:
+                if A.shape[0] != 1 or b[0] != 0.0:
+                    return None
+                row = A[0]
+                nz = np.flatnonzero(row)
+                if nz.size != 2:
+                    return None
+                i, j = int(nz[0]), int(nz[1])
+                if row[i] < 0:
+                    i, j = j, i
+                if not (row[i] > 0 and row[j] == -row[i]):
+                    return None
+                if label is None:
+                    label = i
+                elif i != label:
+                    return None
+                others.add(j)
+            if not others or (len(others) != 1 and others != others_all - {label}):
+                return None
+        return label
+
+
+# --------------------------------------------------------------------------------------------
+# Reader: tokens with positions, s-expressions
+
+
+class _Atom:
+    __slots__ = ("text", "pos")
+
+    def __init__(self, text: str, pos: int):
+        self.text = text
+        self.pos = pos
+
+
+class _List:
+    __slots__ = ("items", "pos")
+
+    def __init__(self, pos: int):
+        self.items: list = []
+        self.pos = pos
+
+
+class _Row:
+    """The atom ``sum(coefs[k] * var_k) <= rhs``; ``k = 2*i`` for ``X_i``, ``2*j+1`` for ``Y_j``."""
+
+    __slots__ = ("coefs", "rhs", "pos")
+
+    def __init__(self, coefs: dict, rhs: float, pos: int):
+        self.coefs = coefs
+        self.rhs = rhs
+        self.pos = pos
+
+
+def _var_name(key: int) -> str:
+    return f"Y_{key >> 1}" if key & 1 else f"X_{key >> 1}"
+
+
+class _Source:
+    """Text plus the means to turn an offset into "file, line L, column C" in errors."""
+
+    def __init__(self, text: str, source: str):
+        self.text = text
+        self.source = source
+        self._line_ends: list[int] | None = None
+
+    def where(self, pos: int) -> tuple[int, int]:
+        if self._line_ends is None:
+            self._line_ends = [m.end() for m in _NEWLINE_RE.finditer(self.text)]
+        before = bisect.bisect_right(self._line_ends, pos)      # newlines before pos
+        start = self._line_ends[before - 1] if before else 0
+        return before + 1, pos - start + 1
+
+    def error(self, pos: int | None, message: str) -> InvalidInputError:
+        if pos is None:
+            return InvalidInputError(f"{self.source}: {message}")
+        line, col = self.where(pos)
+        return InvalidInputError(f"{self.source}, line {line}, column {col}: {message}")
+
+    def read(self) -> list:
+        """The top-level items (atoms and lists) of the text, comments dropped."""
+        root: list = []
+        items = root
+        stack: list[_List] = []
+        for m in _TOKEN_RE.finditer(self.text):
+            tok = m.group()
+            c = tok[0]
+            if c == ";":
+                continue
+            if c == "(":
+                node = _List(m.start())
+                items.append(node)
+                stack.append(node)
+                items = node.items
+            elif c == ")":
+                if not stack:
+                    raise self.error(m.start(), "unbalanced ')': there is no '(' to close")
+                stack.pop()
+                items = stack[-1].items if stack else root
+            else:
+                items.append(_Atom(tok, m.start()))
+        if stack:
+            raise self.error(stack[0].pos, "unbalanced '(': this parenthesis is never closed")
+        return root
+
+    def number(self, atom: _Atom) -> float:
+        if not _NUMBER_RE.match(atom.text):
+            raise self.error(atom.pos, f"invalid number '{atom.text}'")
+        value = float(atom.text)
+        if not math.isfinite(value):
+            raise self.error(atom.pos, f"number out of the float64 range: '{atom.text}'")
+        return value
+
+
+_NUMBER_CHARS = frozenset("0123456789+-.eE")
+
+
+def _looks_numeric(text: str) -> bool:
+    """Meant as a number (to report it as a bad number rather than an unknown symbol)."""
+    return text[0].isdigit() or (any(c.isdigit() for c in text)
+                                 and all(c in _NUMBER_CHARS for c in text))
+
+
+# --------------------------------------------------------------------------------------------
+# Parser
+
+
+class _Parser:
+    def __init__(self, src: _Source, num_inputs: int | None, num_outputs: int | None,
+                 max_dnf_terms: int):
+        self.src = src
+        self.expected = (num_inputs, num_outputs)
+        self.max_terms = max_dnf_terms
+        self.decls: tuple[dict[int, int], dict[int, int]] = ({}, {})   # index -> position
+        self.keys: dict[str, int] = {}                                  # name -> variable key
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def parse(self) -> VnnProperty:
+        src = self.src
+        asserts: list = []
+        first_assert: int | None = None
+        for node in src.read():
+            if isinstance(node, _Atom):
+                raise src.error(node.pos, f"expected a command in parentheses, found '{node.text}'")
+            if not node.items:
+                raise src.error(node.pos, "empty command '()'")
+            head = node.items[0]
+            if not isinstance(head, _Atom):
+                raise src.error(node.pos, "expected a command name after '('")
+            name = head.text
+            if name == "assert":
+                if len(node.items) != 2:
+                    raise src.error(node.pos, f"'assert' takes one formula, got {len(node.items) - 1}")
+                if first_assert is None:
+                    first_assert = node.pos
+                asserts.append(self.formula(node.items[1]))
+            elif name == "declare-const":
+                if len(node.items) != 3:
+                    raise src.error(node.pos, "expected (declare-const NAME Real)")
+                self.declare(node.items[1], node.items[2])
+            elif name == "declare-fun":
+                if (len(node.items) != 4 or not isinstance(node.items[2], _List)
+                        or node.items[2].items):
+                    raise src.error(node.pos, "expected (declare-fun NAME () Real)")
+                self.declare(node.items[1], node.items[3])
+            elif name in _IGNORED_COMMANDS:
+                continue
+            else:
+                raise src.error(head.pos, f"unknown command '{name}' (expected declare-const "
+                                          "or assert)")
+        num_in = self.check_declared(0)
+        num_out = self.check_declared(1)
+        terms = self.conj(asserts, first_assert) if asserts else [()]
+        cases = self.build_cases(terms, num_in, num_out)
+        return VnnProperty(num_in, num_out, cases, src.source)
+
+    def declare(self, name_node, sort_node) -> None:
+        src = self.src
+        if not isinstance(name_node, _Atom):
+            raise src.error(name_node.pos, "expected a variable name")
+        m = _VAR_RE.match(name_node.text)
+        if not m:
+            raise src.error(name_node.pos, f"unsupported variable name '{name_node.text}' "
+                                           "(VNN-LIB variables are X_i for inputs, Y_j for outputs)")
+        if not isinstance(sort_node, _Atom) or sort_node.text != "Real":
+            found = sort_node.text if isinstance(sort_node, _Atom) else "(…)"
+            raise src.error(sort_node.pos, f"unsupported sort '{found}' (only Real)")
+        is_out = m.group(1) == "Y"
+        index = int(m.group(2))
+        decls = self.decls[is_out]
+        if index in decls or name_node.text in self.keys:
+            raise src.error(name_node.pos, f"'{name_node.text}' is declared twice")
+        expected = self.expected[is_out]
+        if expected is not None and index >= expected:
+            what = "outputs" if is_out else "inputs"
+            raise src.error(name_node.pos, f"'{name_node.text}' is out of range: the network has "
+                                           f"{expected} {what} ({m.group(1)}_0..{m.group(1)}_"
+                                           f"{expected - 1})")
+        decls[index] = name_node.pos
+        self.keys[name_node.text] = 2 * index + is_out
+
+    def check_declared(self, is_out: int) -> int:
+        decls = self.decls[is_out]
+        letter, what = ("Y", "outputs") if is_out else ("X", "inputs")
+        count = len(decls)
+        if decls:
+            top = max(decls)
+            if top + 1 != count:
+                missing = next(i for i in range(top) if i not in decls)
+                raise self.src.error(decls[top], f"{what} must be declared as {letter}_0.."
+                                     f"{letter}_{top} without gaps, but {letter}_{missing} "
+                                     "is not declared")
+        expected = self.expected[is_out]
+        if expected is not None and count != expected:
+            raise self.src.error(None, f"the property declares {count} {what} but the network "
+                                       f"has {expected} {what}")
+        return count
+
+    # -- formulas: iterative post-order evaluation ----------------------------------------------
+
+    def formula(self, root) -> list[tuple]:
+        """The DNF of a formula: a list of terms; a term is a tuple of groups (deques of rows)."""
+        stack: list[list] = [[root, _FORMULA, None, None]]
+        while True:
+            frame = stack[-1]
+            node, ctx, op, results = frame
+            if op is None:
+                if isinstance(node, _Atom):
+                    value = self.leaf(node, ctx)
+                    stack.pop()
+                    if not stack:
+                        return value
+                    stack[-1][3].append(value)
+                    continue
+                op = frame[2] = self.operator(node, ctx)
+                results = frame[3] = []
+            done = len(results)
+            if done + 1 < len(node.items):
+                child_ctx = _FORMULA if op in _BOOL_OPS else _EXPR
+                stack.append([node.items[done + 1], child_ctx, None, None])
+                continue
+            value = self.combine(node, op, results)
+            stack.pop()
+            if not stack:
+                return value
+            stack[-1][3].append(value)
+
+    def operator(self, node: _List, ctx: int) -> str:
+        src = self.src
+        if not node.items:
+            raise src.error(node.pos, "empty expression '()'")
+        head = node.items[0]
+        if not isinstance(head, _Atom):
+            raise src.error(node.pos, "expected an operator after '('")
+        op = head.text
+        if ctx == _FORMULA:
+            if op in _BOOL_OPS or op in _CMP_OPS:
+                return op
+            if op in _ARITH_OPS:
+                raise src.error(head.pos, f"expected a formula (and, or, a comparison), found "
+                                          f"the arithmetic operator '{op}'")
+            raise src.error(head.pos, f"unknown operator '{op}' (formulas use and, or, <=, >=, "
+                                      "=, <, >)")
+        if op in _ARITH_OPS:
+            return op
+        if op in _BOOL_OPS or op in _CMP_OPS:
+            raise src.error(head.pos, f"expected a linear expression, found '{op}'")
+        raise src.error(head.pos, f"unknown operator '{op}' in a linear expression (expressions "
+                                  "use +, -, * and / by constants)")
+
+    def leaf(self, atom: _Atom, ctx: int):
+        text = atom.text
+        if ctx == _FORMULA:
+            if text == "true":
+                return [()]
+            if text == "false":
+                return []
+            raise self.src.error(atom.pos, f"expected a formula, found '{text}'")
+        key = self.keys.get(text)
+        if key is not None:
+            return {key: 1.0}, 0.0
+        if _NUMBER_RE.match(text) or _looks_numeric(text):
+            return {}, self.src.number(atom)
+        if _VAR_RE.match(text):
+            raise self.src.error(atom.pos, f"undeclared variable '{text}' (declare it with "
+                                           f"(declare-const {text} Real) before using it)")
+        raise self.src.error(atom.pos, f"unknown symbol '{text}'")
+
+    def combine(self, node: _List, op: str, results: list):
+        src = self.src
+        n = len(results)
+        if op == "and":
+            return self.conj(results, node.pos)
+        if op == "or":
+            terms = [t for dnf in results for t in dnf]
+            self.check_size(len(terms), node.pos)
+            return terms
+        if op in _CMP_OPS:
+            if n < 2:
+                raise src.error(node.pos, f"'{op}' needs at least two arguments, got {n}")
+            rows = []
+            for a, b in zip(results, results[1:]):
+                if op == "<=" or op == "<":
+                    rows.append(_difference_row(a, b, node.pos))
+                elif op == ">=" or op == ">":
+                    rows.append(_difference_row(b, a, node.pos))
+                else:
+                    rows.append(_difference_row(a, b, node.pos))
+                    rows.append(_difference_row(b, a, node.pos))
+            return [(deque(rows),)]
+        # Linear arithmetic: values are (coefs, constant).
+        if n == 0 or (op == "/" and n < 2):
+            raise src.error(node.pos, f"'{op}' needs {'two' if op == '/' else 'one'} or more "
+                                      f"arguments, got {n}")
+        if op == "+":
+            return _linear_sum(results, [1.0] * n)
+        if op == "-":
+            if n == 1:
+                return _linear_sum(results, [-1.0])
+            return _linear_sum(results, [1.0] + [-1.0] * (n - 1))
+        if op == "*":
+            factor = 1.0
+            variable = None
+            for r in results:
+                if r[0]:
+                    if variable is not None:
+                        raise src.error(node.pos, "non-linear product: at most one factor of "
+                                                  "'*' may contain variables")
+                    variable = r
+                else:
+                    factor *= r[1]
+            if variable is None:
+                return {}, factor
+            return _linear_sum([variable], [factor])
+        # op == "/"
+        divisor = 1.0
+        for r in results[1:]:
+            if r[0]:
+                raise src.error(node.pos, "non-linear division: divisors must be constants")
+            divisor *= r[1]
+        if divisor == 0.0:
+            raise src.error(node.pos, "division by zero")
+        return _linear_sum(results[:1], [1.0 / divisor])
+
+    def check_size(self, size: int, pos: int | None) -> None:
+        if size > self.max_terms:
+            raise self.src.error(pos, f"the formula expands to {size} terms in disjunctive "
+                                      f"normal form, more than the limit of {self.max_terms}")
+
+    def conj(self, dnfs: list, pos: int | None) -> list[tuple]:
+        """The DNF of the conjunction of ``dnfs``.
+
+        The groups (deques of rows) of single-term operands are merged, in order, into one
+        group: the largest one, extended in place on both sides, so that long chains of
+        nested ``and`` cost linear time (a single-term DNF's groups are never shared with
+        another term). Multi-term operands are distributed, their groups shared between the
+        product terms.
+        """
+        singles: list[deque] = []
+        multi: list[list] = []
+        for dnf in dnfs:
+            if not dnf:
+                return []
+            if len(dnf) == 1:
+                singles.extend(dnf[0])
+            else:
+                multi.append(dnf)
+        base: tuple = ()
+        if singles:
+            at = max(range(len(singles)), key=lambda i: len(singles[i]))
+            largest = singles[at]
+            for g in reversed(singles[:at]):
+                largest.extendleft(reversed(g))
+            for g in singles[at + 1:]:
+                largest.extend(g)
+            base = (largest,)
+        if not multi:
+            return [base]
+        self.check_size(math.prod(len(d) for d in multi), pos)
+        out = []
+        for combo in itertools.product(*multi):
+            term = base
+            for t in combo:
+                term = term + t
+            out.append(term)
+        return out
+
+    # -- normal form -------------------------------------------------------------------------------
+
+    def group_info(self, group: deque, num_in: int, num_out: int):
+        src = self.src
+        lo = hi = None
+        rows: list[list[float]] = []
+        rhs: list[float] = []
+        feasible = True
+        for r in group:
+            coefs = r.coefs
+            if not coefs:
+                if not 0.0 <= r.rhs:
+                    feasible = False
+                continue
+            inputs = [k for k in coefs if not k & 1]
+            if inputs:
+                if len(inputs) != len(coefs):
+                    outs = [k for k in coefs if k & 1]
+                    raise src.error(r.pos, f"a constraint mixes inputs and outputs "
+                                           f"({_var_name(inputs[0])} and {_var_name(outs[0])}); "
+                                           "input constraints must be bounds on one X_i and "
+                                           "output constraints must not involve inputs")
+                if len(inputs) > 1:
+                    raise src.error(r.pos, f"an input constraint relates several inputs "
+                                           f"({', '.join(_var_name(k) for k in inputs)}); only "
+                                           "bounds on a single X_i are supported")
+                key = inputs[0]
+                a = coefs[key]
+                v = r.rhs / a
+                i = key >> 1
+                if lo is None:
+                    lo = [-math.inf] * num_in
+                    hi = [math.inf] * num_in
+                if a > 0:
+                    if v < hi[i]:
+                        hi[i] = v
+                elif v > lo[i]:
+                    lo[i] = v
+            else:
+                row = [0.0] * num_out
+                for k, a in coefs.items():
+                    row[k >> 1] = a
+                rows.append(row)
+                rhs.append(r.rhs)
+        A = np.array(rows, dtype=np.float64).reshape(len(rows), num_out)
+        b = np.array(rhs, dtype=np.float64)
+        lo_arr = None if lo is None else np.array(lo, dtype=np.float64)
+        hi_arr = None if hi is None else np.array(hi, dtype=np.float64)
+        return lo_arr, hi_arr, A, b, feasible
+
+    def build_cases(self, terms: list[tuple], num_in: int, num_out: int) -> list[PropertyCase]:
+        info: dict[int, tuple] = {}
+        keep: list = []                # groups stay alive while their id() is a cache key
+        cases: dict[tuple[bytes, bytes], PropertyCase] = {}
+        for t, term in enumerate(terms):
+            lo = np.full(num_in, -np.inf)
+            hi = np.full(num_in, np.inf)
+            As: list[np.ndarray] = []
+            bs: list[np.ndarray] = []
+            feasible = True
+            for group in term:
+                gi = info.get(id(group))
+                if gi is None:
+                    gi = info[id(group)] = self.group_info(group, num_in, num_out)
+                    keep.append(group)
+                g_lo, g_hi, A, b, ok = gi
+                feasible = feasible and ok
+                if g_lo is not None:
+                    np.maximum(lo, g_lo, out=lo)
+                    np.minimum(hi, g_hi, out=hi)
+                if A.shape[0]:
+                    As.append(A)
+                    bs.append(b)
+            if not feasible or np.any(lo > hi):
+                continue                                   # this term can never hold
+            unbounded = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))
+            if unbounded.size:
+                i = int(unbounded[0])
+                side = "lower" if not np.isfinite(lo[i]) else "upper"
+                where = f" in DNF term {t + 1} of {len(terms)}" if len(terms) > 1 else ""
+                raise self.src.error(self.decls[0][i], f"input X_{i} has no {side} bound{where} "
+                                     "(every input needs a lower and an upper bound; the "
+                                     "position given is the declaration of the input)")
+            A = np.vstack(As) if As else np.zeros((0, num_out))
+            b = np.concatenate(bs) if bs else np.zeros(0)
+            lo += 0.0                                      # -0.0 -> 0.0 for the grouping key
+            hi += 0.0
+            key = (lo.tobytes(), hi.tobytes())
+            case = cases.get(key)
+            if case is None:
+                case = cases[key] = PropertyCase(lo, hi, [])
+            case.disjuncts.append((A, b))
+        return list(cases.values())
+
+
+def _difference_row(a, b, pos: int) -> _Row:
+    """The atom ``a <= b`` as ``(a - b)·v <= const_b - const_a``."""
+    coefs = dict(a[0])
+    for k, v in b[0].items():
+        c = coefs.get(k, 0.0) - v
+        if c == 0.0:
+            coefs.pop(k, None)
+        else:
+            coefs[k] = c
+    return _Row(coefs, b[1] - a[1], pos)
+
+
+def _linear_sum(values: list, weights: list[float]):
+    coefs: dict[int, float] = {}
+    const = 0.0
+    for (c, k0), w in zip(values, weights):
+        const += w * k0
+        for k, v in c.items():
+            coefs[k] = coefs.get(k, 0.0) + w * v
+    if any(v == 0.0 for v in coefs.values()):
+        coefs = {k: v for k, v in coefs.items() if v != 0.0}
+    return coefs, const + 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Public functions
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: file not found") from None
+    except OSError as e:
+        raise InvalidInputError(f"{path}: cannot read the file ({e})") from None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise InvalidInputError(f"{path}: corrupt gzip file ({e})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidInputError(f"{path}: not a UTF-8 text file (byte {e.start})") from None
+
+
+def parse_vnnlib_text(text: str, num_inputs: int | None = None, num_outputs: int | None = None,
+                      *, source: str = "<string>",
+                      max_dnf_terms: int = MAX_DNF_TERMS) -> VnnProperty:
+    """Parse VNN-LIB ``text`` (see the module docstring for the grammar and the normal form).
+
+    ``num_inputs`` / ``num_outputs``, when given, must equal the declared counts. ``source``
+    names the text in error messages.
+    """
+    if not isinstance(text, str):
+        raise InvalidInputError(f"VNN-LIB text must be a str, got {type(text).__name__}")
+    return _Parser(_Source(text, source), num_inputs, num_outputs, max_dnf_terms).parse()
+
+
+def parse_vnnlib(source: str | os.PathLike, num_inputs: int | None = None,
+                 num_outputs: int | None = None, *,
+                 max_dnf_terms: int = MAX_DNF_TERMS) -> VnnProperty:
+    """Parse a ``.vnnlib`` file (gzip-compressed or not) into a :class:`VnnProperty`."""
+    path = Path(source)
+    return parse_vnnlib_text(_read_text(path), num_inputs, num_outputs, source=str(path),
+                             max_dnf_terms=max_dnf_terms)
+
+
+def _finite_vector(values, what: str) -> np.ndarray:
+    try:
+        v = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(f"{what} must be numeric ({e})") from None
+    if not np.all(np.isfinite(v)):
+        raise InvalidInputError(f"{what} must be finite")
+    return v
+
+
+def format_counterexample(x: np.ndarray, y: np.ndarray) -> str:
+    """The VNN-COMP counterexample ``((X_0 v) … (Y_0 v) …)``, one pair a line, ending in a
+    newline, **without** the leading ``sat`` line (a result file is ``"sat\\n"`` + this)."""
+    xs = _finite_vector(x, "counterexample inputs")
+    ys = _finite_vector(y, "counterexample outputs")
+    pairs = [f"(X_{i} {float(v)!r})" for i, v in enumerate(xs)]
+    pairs += [f"(Y_{j} {float(v)!r})" for j, v in enumerate(ys)]
+    return "(" + "\n ".join(pairs) + ")\n"
+
+
+def _write_text(path: str | os.PathLike, text: str) -> None:
+    p = Path(path)
+    try:
+        if p.suffix == ".gz":
+            with gzip.open(p, "wt", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            p.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InvalidInputError(f"{p}: cannot write the file ({e})") from None
+
+
+def write_counterexample(path: str | os.PathLike, x: np.ndarray, y: np.ndarray) -> None:
+    """Write a VNN-COMP result file: the line ``sat``, then :func:`format_counterexample`."""
+    _write_text(path, "sat\n" + format_counterexample(x, y))
+
+
+def read_counterexample(path_or_text: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``(x, y)`` back from a counterexample, with or without the leading ``sat`` line.
+
+    A ``str`` containing ``(`` is taken as the text itself; any other ``str`` or path-like as
+    a file name.
+    """
+    if isinstance(path_or_text, str) and "(" in path_or_text:
+        src = _Source(path_or_text, "<string>")
+    else:
+        path = Path(path_or_text)
+        src = _Source(_read_text(path), str(path))
+    items = src.read()
+    if items and isinstance(items[0], _Atom):
+        word = items[0].text
+        if word.lower() != "sat":
+            raise src.error(items[0].pos, f"the result is '{word}', not a counterexample "
+                                          "(expected 'sat' and an assignment)")
+        items = items[1:]
+    if len(items) == 1 and isinstance(items[0], _List) and all(
+            isinstance(p, _List) for p in items[0].items) and items[0].items:
+        items = items[0].items                               # the outer parentheses
+    if not items:
+        raise src.error(None, "no assignment found")
+    values: tuple[dict[int, float], dict[int, float]] = ({}, {})
+    positions: tuple[dict[int, int], dict[int, int]] = ({}, {})
+    for pair in items:
+        if (not isinstance(pair, _List) or len(pair.items) != 2
+                or not all(isinstance(p, _Atom) for p in pair.items)):
+            raise src.error(pair.pos, "expected a pair (NAME value)")
+        name, value = pair.items
+        m = _VAR_RE.match(name.text)
+        if not m:
+            raise src.error(name.pos, f"unexpected name '{name.text}' (expected X_i or Y_j)")
+        is_out = m.group(1) == "Y"
+        index = int(m.group(2))
+        if index in values[is_out]:
+            raise src.error(name.pos, f"'{name.text}' is assigned twice")
+        values[is_out][index] = src.number(value)
+        positions[is_out][index] = name.pos
+    arrays = []
+    for is_out, letter in ((0, "X"), (1, "Y")):
+        got = values[is_out]
+        n = len(got)
+        if got and max(got) != n - 1:
+            missing = next(i for i in range(n) if i not in got)
+            raise src.error(positions[is_out][max(got)], f"{letter}_{missing} is missing from "
+                                                         "the assignment")
+        arrays.append(np.array([got[i] for i in range(n)], dtype=np.float64))
+    return arrays[0], arrays[1]
+
+
+def write_robustness_property(path: str | os.PathLike, image: np.ndarray, label: int,
+                              eps: float, num_outputs: int, lower: float | np.ndarray = 0.0,
+                              upper: float | np.ndarray = 1.0) -> None:
+    """Write the VNN-COMP (mnist_fc style) robustness property of ``image`` around ``label``.
+
+    Input ``X_i`` (the image flattened in C order) lies in ``[max(lower, x_i - eps),
+    min(upper, x_i + eps)]``; the unsafe set is ``(or (and (>= Y_j Y_label)) …)`` over every
+    ``j != label``. ``lower`` / ``upper`` are scalars or arrays broadcastable to the image. A
+    ``.gz`` path is written gzip-compressed.
+    """
+    x = _finite_vector(image, "the image")
+    if isinstance(num_outputs, bool) or int(num_outputs) != num_outputs or num_outputs < 2:
+        raise InvalidInputError(f"num_outputs must be an integer >= 2, got {num_outputs}")
+    num_outputs = int(num_outputs)
+    if isinstance(label, bool) or int(label) != label or not 0 <= label < num_outputs:
+        raise InvalidInputError(f"label must be an integer in [0, {num_outputs}), got {label}")
+    label = int(label)
+    if not (math.isfinite(eps) and eps >= 0):
+        raise InvalidInputError(f"eps must be finite and >= 0, got {eps}")
+    try:
+        lo_lim = np.broadcast_to(np.asarray(lower, dtype=np.float64), np.shape(image)).ravel()
+        hi_lim = np.broadcast_to(np.asarray(upper, dtype=np.float64), np.shape(image)).ravel()
+    except ValueError as e:
+        raise InvalidInputError(f"lower/upper do not match the image shape ({e})") from None
+    lo = np.maximum(lo_lim, x - eps)
+    hi = np.minimum(hi_lim, x + eps)
+    if np.any(lo > hi) or not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        i = int(np.flatnonzero(~(lo <= hi))[0]) if np.any(~(lo <= hi)) else 0
+        raise InvalidInputError(f"the input box is empty or unbounded at X_{i}: the image value "
+                                f"{x[i]!r} is farther than eps from [lower, upper]")
+    lines = [f"; Robustness property: label {label}, eps {float(eps)!r}, "
+             f"{x.size} inputs, {num_outputs} outputs.",
+             "; Unsafe (sat) if some input in the box makes another output >= Y_label.", ""]
+    lines += [f"(declare-const X_{i} Real)" for i in range(x.size)]
+    lines.append("")
+    lines += [f"(declare-const Y_{j} Real)" for j in range(num_outputs)]
+    lines.append("")
+    for i in range(x.size):
+        lines.append(f"(assert (<= X_{i} {float(hi[i])!r}))")
+        lines.append(f"(assert (>= X_{i} {float(lo[i])!r}))")
+    lines.append("")
+    lines.append("(assert (or")
+    lines += [f"    (and (>= Y_{j} Y_{label}))" for j in range(num_outputs) if j != label]
+    lines.append("))")
+    _write_text(path, "\n".join(lines) + "\n")
