@@ -70,6 +70,12 @@ class LoadedModel:
         """Predicted class index of one image (network IR)."""
         return self.network.label(x)
 
+    @property
+    def reference_activation(self) -> str:
+        """The final activation the reference runtime applies to the logits: the Keras model's
+        sigmoid/softmax, or whatever ends the ONNX graph (an exported model ends at the logits)."""
+        return self.onnx.output_activation if self.onnx is not None else self.network.output_activation
+
     def reference_outputs(self, x: np.ndarray) -> np.ndarray:
         """The model's outputs (after any final sigmoid/softmax), shape (batch, outputs), as
         its own runtime computes them in float32: Keras ``predict`` or onnxruntime."""
@@ -83,7 +89,7 @@ class LoadedModel:
         ground truth used to re-check every adversarial example."""
         out = self.reference_outputs(x)
         if out.shape[1] == 1:
-            if self.network.output_activation == "sigmoid":
+            if self.reference_activation == "sigmoid":
                 return (out[:, 0] > 0.5).astype(np.int64)
             return (out[:, 0] > 0).astype(np.int64)
         return np.argmax(out, axis=1)

@@ -138,15 +138,16 @@ def _check_property(model: LoadedModel, prop: VnnProperty) -> None:
         raise InvalidInputError(
             f"property {prop.source} has {prop.num_inputs} inputs and {prop.num_outputs} outputs; "
             f"model {model.name} has {net.num_inputs} inputs and {net.num_outputs} outputs")
-    if net.output_activation != "linear":
+    final = model.reference_activation
+    if final != "linear":
         for case in prop.cases:
             for a, b in case.disjuncts:
                 if not _pairwise(a, b):
                     raise InvalidInputError(
-                        f"model {model.name} ends in {net.output_activation}, and property "
-                        f"{prop.source} constrains its outputs beyond comparing them pairwise "
-                        "(Y_i <= Y_j); verify decides properties of the logits: give a model "
-                        f"without the final {net.output_activation}")
+                        f"model {model.name} ends in {final}, and property {prop.source} "
+                        "constrains its outputs beyond comparing them pairwise (Y_i <= Y_j); "
+                        "verify decides properties of the logits: give a model without the "
+                        f"final {final} (verify export writes one)")
 
 
 def _pairwise(a: np.ndarray, b: np.ndarray) -> bool:
