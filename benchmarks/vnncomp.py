@@ -17,7 +17,8 @@ median and the maximum time::
     python benchmarks/vnncomp.py --generate              # write the benchmark folder
     python benchmarks/vnncomp.py                         # decide it, write results/vnncomp.md
 
-Writes ``results/vnncomp.md`` / ``.json`` and ``results/vnncomp-results.csv``.
+Writes ``results/vnncomp.md`` / ``.json``, ``results/vnncomp-results.csv`` and the
+counterexamples in ``results/vnncomp-results-counterexamples/``.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def generate(folder: Path, model_name: str, digits: int, timeout: float) -> None
 
     folder.mkdir(parents=True, exist_ok=True)
     model = load_model(model_name)
-    export_model(model, folder / f"{model_name}.onnx")
+    onnx_name = f"{model.name}.onnx"
+    export_model(model, folder / onnx_name)
     x, y = test_digits(200)
     chosen = [i for i in range(len(x)) if model.label(x[i]) == y[i]][:digits]
     rows = []
@@ -54,7 +56,7 @@ def generate(folder: Path, model_name: str, digits: int, timeout: float) -> None
             name = f"prop_{i}_eps_{eps:.3f}.vnnlib"
             write_robustness_property(folder / name, x[i].ravel(), int(y[i]), eps,
                                       model.network.num_outputs)
-            rows.append(f"{model_name}.onnx,{name},{timeout:g}")
+            rows.append(f"{onnx_name},{name},{timeout:g}")
     (folder / "instances.csv").write_text("\n".join(rows) + "\n")
     print(f"wrote {len(rows)} instances ({len(chosen)} digits: test #{chosen}) to {folder}")
 
@@ -78,12 +80,13 @@ def recheck(folder: Path, row: dict, results_dir: Path) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--generate", action="store_true", help="write the benchmark folder and stop")
-    ap.add_argument("--model", default="mlp-256x2")
+    ap.add_argument("--model", default="mlp-256x2", help="bundled name or .keras path (with --generate)")
     ap.add_argument("--digits", type=int, default=15)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per instance (instances.csv)")
     ap.add_argument("--folder", type=Path, default=FOLDER)
     ap.add_argument("--backend", default=None, help="MIP solver (default highs)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--name", default="vnncomp", help="results/NAME.md, NAME-results.csv (default vnncomp)")
     args = ap.parse_args()
     if args.generate:
         generate(args.folder, args.model, args.digits, args.timeout)
@@ -91,9 +94,9 @@ def main() -> None:
 
     from verify.vnncomp import run_vnncomp
 
-    results = HERE / "results" / "vnncomp-results.csv"
+    results = HERE / "results" / f"{args.name}-results.csv"
     results.unlink(missing_ok=True)
-    for old in (results.parent / "counterexamples").glob("*.txt"):
+    for old in (results.parent / f"{results.stem}-counterexamples").glob("*.txt"):
         old.unlink()
     t0 = time.perf_counter()
 
@@ -121,14 +124,14 @@ def main() -> None:
          "max s (decided)", "within 120 s", "wall s"],
         [[len(rows), len(decided), counts["sat"], counts["unsat"], counts["timeout"], counts["unknown"],
           counts["error"], median, top, sum(t <= 120 for t in decided), total]])
-    notes = (f"{args.model} exported to ONNX; VNN-COMP robustness properties at ε = "
-             f"{', '.join(map(str, EPSILONS))} for {args.digits} correctly classified test digits "
+    notes = (f"{args.folder.name} exported to ONNX; VNN-COMP robustness properties at ε = "
+             f"{', '.join(map(str, EPSILONS))} for the first correctly classified test digits "
              f"(`--generate`); each instance decided by `verify.vnncomp.run_vnncomp` (attack, then "
              f"interval/symbolic/LP bounds, then a feasibility MIP on HiGHS), time per instance "
              f"including bounds and model loading; {rechecked} of {counts['sat']} sat "
              f"counterexamples re-read from their VNN-COMP files and confirmed by onnxruntime here.\n\n"
              f"## Per instance\n\n{table}")
-    write_results("vnncomp", f"VNN-COMP-style benchmark: {args.model}",
+    write_results(args.name, f"VNN-COMP-style benchmark: {args.folder.name}",
                   "python benchmarks/vnncomp.py " + " ".join(sys.argv[1:]), summary,
                   {"rows": rows, "counts": counts, "median_decided_s": median, "max_decided_s": top},
                   notes)

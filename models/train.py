@@ -61,17 +61,18 @@ def build_twoclass() -> keras.Model:
     )
 
 
-def build_multiclass() -> keras.Model:
+def dense_classifier(hidden: tuple[int, ...], name: str) -> keras.Model:
+    """784-hidden...-10 with ReLU hidden layers and a softmax output (layers dense_1, ...)."""
     return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1), name="image"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(10, activation="relu", name="dense_1"),
-            layers.Dense(10, activation="relu", name="dense_2"),
-            layers.Dense(10, activation="softmax", name="dense_3"),
-        ],
-        name="multiclass",
+        [keras.Input(shape=(28, 28, 1), name="image"), layers.Flatten(name="flatten")]
+        + [layers.Dense(units, activation="relu", name=f"dense_{i + 1}") for i, units in enumerate(hidden)]
+        + [layers.Dense(10, activation="softmax", name=f"dense_{len(hidden) + 1}")],
+        name=name,
     )
+
+
+def build_multiclass() -> keras.Model:
+    return dense_classifier((10, 10), "multiclass")
 
 
 def build_cnn() -> keras.Model:
@@ -89,31 +90,13 @@ def build_cnn() -> keras.Model:
 
 
 def build_multiclass_large() -> keras.Model:
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1), name="image"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(64, activation="relu", name="dense_1"),
-            layers.Dense(32, activation="relu", name="dense_2"),
-            layers.Dense(10, activation="softmax", name="dense_3"),
-        ],
-        name="multiclass_large",
-    )
+    return dense_classifier((64, 32), "multiclass_large")
 
 
 def build_mlp_256x2() -> keras.Model:
     """The VNN-COMP ``mnist_fc`` shape (784-256-256-10), for the ONNX / VNN-LIB benchmark;
     trained with interval bounds (:func:`fit_interval_bounds`)."""
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1), name="image"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(256, activation="relu", name="dense_1"),
-            layers.Dense(256, activation="relu", name="dense_2"),
-            layers.Dense(10, activation="softmax", name="dense_3"),
-        ],
-        name="mlp_256x2",
-    )
+    return dense_classifier((256, 256), "mlp_256x2")
 
 
 def fit_interval_bounds(eps: float, robust_weight: float):

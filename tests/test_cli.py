@@ -39,7 +39,7 @@ def test_info(capsys):
 def test_predict_json(capsys, bundled):
     code, out, _ = run(capsys, "predict", str(EXAMPLES / "digit-7.png"), "--model", "cnn", "--json")
     result = json.loads(out)
-    assert code == 0 and result["label"] == 7 == result["keras_label"]
+    assert code == 0 and result["label"] == 7 == result["reference_label"]
     assert len(result["logits"]) == 10
 
 

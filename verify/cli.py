@@ -97,10 +97,10 @@ def cmd_predict(args) -> int:
     model = load_model(args.model)
     logits = model.logits(image)[0]
     label = model.network.labels_from_logits(logits[None])[0]
-    keras_label = int(model.reference_labels(image)[0])
+    reference_label = int(model.reference_labels(image)[0])
     result = {"image": args.image, "model": model.name, "label": int(label),
               "class": model.class_name(int(label)), "logits": logits.tolist(),
-              "keras_label": keras_label}
+              "reference_label": reference_label, "runtime": model.runtime}
     if args.json:
         _print_json(result)
         return 0

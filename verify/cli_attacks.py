@@ -28,7 +28,7 @@ def cmd_attack(args) -> int:
     if r.success[0]:
         line = (f"{r.model}: {label} -> {_name(r.classes, int(r.adversarial_labels[0]))} by {r.method} "
                 f"({r.norm}, {how}): {UNITS[r.norm]} {r.distances[0]:.6g} "
-                f"(re-checked by Keras; an upper bound, not a minimum; {r.time_s:.2f} s)")
+                f"(re-checked by {model.runtime}; an upper bound, not a minimum; {r.time_s:.2f} s)")
     else:
         line = f"{r.model}: {label}: {r.method} ({r.norm}, {how}) FAILED to change the label ({r.time_s:.2f} s)"
     payload = dict(r.to_dict(), image=args.image)
@@ -114,7 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run one heuristic attack on the same network the exact tasks use. A fixed-eps "
                     "attack with --eps stays within that radius; without --eps it searches for "
-                    "its smallest eps. Success means Keras gives another label (or --target). "
+                    "its smallest eps. Success means the model itself (Keras or onnxruntime) gives another label (or --target). "
                     "Distances are in the exact tasks' unit: changed pixels, L1, squared L2, Linf. "
                     "Exit code 3 if the attack failed.",
         epilog=f"methods (name, kind, norms):\n{listing}\n\nexamples:\n"

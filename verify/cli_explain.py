@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "guarantee the predicted label whatever the other pixels do (anywhere in "
                     "[0, 1], or within ±EPS with --eps). Every freed pixel is proven harmless "
                     "(bounds or an exact solve); every kept pixel has a witness image that the "
-                    "Keras model labels differently once that pixel is freed too. --minimum then "
+                    "model itself (Keras or onnxruntime) labels differently once that pixel is freed too. --minimum then "
                     "searches for the smallest explanation (hitting sets) and reports it with a "
                     "proven lower bound.",
         epilog="examples:\n  verify explain examples/images/digit-7.png --out out/\n"

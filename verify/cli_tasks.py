@@ -169,7 +169,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
             description=f"Find the adversarial example with the {what}, with a proof that "
                         "nothing smaller exists (status 'optimal'). A fast heuristic bounds the "
-                        "search, the solver proves the optimum, and the Keras model re-checks "
+                        "search, the solver proves the optimum, and the model itself (Keras or onnxruntime) re-checks "
                         "the example.",
             epilog=f"example:\n  verify {name} examples/images/digit-7.png --model cnn --out out/")
         _common(p)

@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "appends one row per finished instance to the results CSV (onnx, vnnlib, "
                     "timeout, verdict, method, time_s, counterexample, error). Re-running the "
                     "same command skips what is done; counterexamples (VNN-COMP format) go to "
-                    "counterexamples/ beside the results.",
+                    "RESULTS-counterexamples/ beside the results CSV.",
         epilog="example:\n  verify vnncomp benchmarks/vnncomp/mlp-256x2 --out results.csv")
     p.add_argument("directory", metavar="DIR", help="benchmark folder with instances.csv")
     p.add_argument("--out", "-o", default=None, metavar="CSV",

@@ -151,5 +151,5 @@ def attack_figure(result, path: str | Path, index: int = 0) -> Path:
     else:
         panel = (f"{result.method}: failed", None)
     eps = "smallest ε found" if result.eps is None else f"ε = {result.eps:g}"
-    title = f"{result.model}: {result.method} ({result.norm}, {eps}), checked by Keras"
+    title = f"{result.model}: {result.method} ({result.norm}, {eps}), re-checked by the model"
     return side_by_side_figure(result.images[i], [panel], title, path)

@@ -71,6 +71,11 @@ class LoadedModel:
         return self.network.label(x)
 
     @property
+    def runtime(self) -> str:
+        """The reference runtime's name, for messages: "Keras" or "onnxruntime"."""
+        return "onnxruntime" if self.onnx is not None else "Keras"
+
+    @property
     def reference_activation(self) -> str:
         """The final activation the reference runtime applies to the logits: the Keras model's
         sigmoid/softmax, or whatever ends the ONNX graph (an exported model ends at the logits)."""

@@ -7,7 +7,7 @@ seconds. :func:`run_vnncomp` decides each instance with
 results CSV (columns :data:`COLUMNS`), flushed and fsync'd at once, so killing the run loses
 no finished instance; running it again skips the rows already there (the key is the
 ``(onnx, vnnlib)`` pair) and cuts a partial last line. Counterexamples are written in the
-VNN-COMP format next to the results, under ``counterexamples/``.
+VNN-COMP format next to the results, in ``<results name>-counterexamples/``.
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
     results = Path(results) if results is not None else directory / "results.csv"
     results.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["onnx"], r["vnnlib"]): r for r in read_results(results)}
-    cex_dir = results.parent / "counterexamples"
+    cex_dir = results.parent / f"{results.stem}-counterexamples"
     models: dict[str, object] = {}
     rows = [done[i.key] for i in instances if i.key in done]
     for number, inst in enumerate(instances):

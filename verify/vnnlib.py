@@ -301,12 +301,8 @@ class _Parser:
         for node in src.read():
             if isinstance(node, _Atom):
                 raise src.error(node.pos, f"expected a command in parentheses, found '{node.text}'")
-            if not node.items:
-                raise src.error(node.pos, "empty command '()'")
+            name = self.head(node, "command", "a command name")
             head = node.items[0]
-            if not isinstance(head, _Atom):
-                raise src.error(node.pos, "expected a command name after '('")
-            name = head.text
             if name == "assert":
                 if len(node.items) != 2:
                     raise src.error(node.pos, f"'assert' takes one formula, got {len(node.items) - 1}")
@@ -404,14 +400,19 @@ class _Parser:
                 return value
             stack[-1][3].append(value)
 
-    def operator(self, node: _List, ctx: int) -> str:
-        src = self.src
+    def head(self, node: _List, what: str, expected: str) -> str:
+        """The name that opens a parenthesised ``node`` (a clear error if there is none)."""
         if not node.items:
-            raise src.error(node.pos, "empty expression '()'")
+            raise self.src.error(node.pos, f"empty {what} '()'")
         head = node.items[0]
         if not isinstance(head, _Atom):
-            raise src.error(node.pos, "expected an operator after '('")
-        op = head.text
+            raise self.src.error(node.pos, f"expected {expected} after '('")
+        return head.text
+
+    def operator(self, node: _List, ctx: int) -> str:
+        src = self.src
+        op = self.head(node, "expression", "an operator")
+        head = node.items[0]
         if ctx == _FORMULA:
             if op in _BOOL_OPS or op in _CMP_OPS:
                 return op

@@ -49,12 +49,14 @@ class Query:
 def build_query(network: Network, image: np.ndarray, norm: str | None = None,
                 target: int | None = None, label: int | None = None, region: Region | None = None,
                 margin: float = DEFAULT_MARGIN, bound_stages=STAGES,
-                bounds: Bounds | None = None, pixel_levels: int | None = None) -> Query:
+                bounds: Bounds | None = None, pixel_levels: int | None = None,
+                bound_time_limit: float | None = None) -> Query:
     """Encode "the label of ``network`` on some x in ``region`` is not ``label`` (is ``target``)",
     minimising the ``norm`` distance of x to ``image`` (``norm=None``: feasibility only).
 
     ``label`` defaults to the network's prediction on ``image``; ``region`` to the full box
     [0, 1]^n. ``pixel_levels`` (e.g. 256) restricts pixels to that many evenly spaced values.
+    ``bound_time_limit`` caps the LP stage of the bounds (seconds; the bounds stay sound).
     Affine layers are multiplied out first (:meth:`Network.merged_affine`).
     """
     network = network.merged_affine()
@@ -65,7 +67,7 @@ def build_query(network: Network, image: np.ndarray, norm: str | None = None,
     norm = normalise_norm(norm) if norm is not None else None
     t0 = time.perf_counter()
     if bounds is None:
-        bounds = compute_bounds(network, region, bound_stages)
+        bounds = compute_bounds(network, region, bound_stages, time_limit=bound_time_limit)
     t1 = time.perf_counter()
     builder = ProblemBuilder(f"{network.name}-{norm or 'feasibility'}")
     enc = encode_network(builder, network, region, bounds)

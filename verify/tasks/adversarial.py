@@ -96,6 +96,14 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
                   threads, rel_gap, region or Box(center), bound_stages, use_heuristic)
 
 
+def bound_budget(time_limit: float | None, t0: float) -> float | None:
+    """Seconds the LP stage of the bounds may take: half of what is left of ``time_limit``
+    (counted from ``t0``), so that the solver keeps the other half; None without a limit."""
+    if time_limit is None:
+        return None
+    return max(0.0, 0.5 * (time_limit - (time.perf_counter() - t0)))
+
+
 def _as_input(model: LoadedModel, image) -> np.ndarray:
     x = np.asarray(image, dtype=np.float64)
     if x.size != model.network.num_inputs:
@@ -184,7 +192,7 @@ def _solve(model: LoadedModel, center, norm, label, target, solver, time_limit, 
                              threads, base_region, bound_stages, heuristic, t0, stats, finish)
     region = _restricted_region(norm, center, d_ub, base_region) if d_ub is not None else base_region
     query = build_query(net, center, norm, target, label, region, margin, bound_stages,
-                        pixel_levels=levels)
+                        pixel_levels=levels, bound_time_limit=bound_budget(time_limit, t0))
     stats.update({"region": region.describe(), "bounds": query.bounds.report(),
                   "problem": query.problem.summary()})
     if query.property.proven_infeasible:
@@ -242,7 +250,7 @@ def _card_descent(model, net, center, label, target, solver, time_limit, margin,
     while True:
         region = L0Ball(center, k - 1, base_region.lo, base_region.hi, base_region.free)
         query = build_query(net, center, None, target, label, region, margin, bound_stages,
-                            pixel_levels=levels)
+                            pixel_levels=levels, bound_time_limit=bound_budget(time_limit, t0))
         rounds.append({"k": k - 1, "bounds": query.bounds.report()})
         stats.update({"region": region.describe(), "bounds": query.bounds.report(),
                       "problem": query.problem.summary(), "descent": rounds})

@@ -29,7 +29,7 @@ from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
 from ..regions import budget_region
 from ..results import CertifyResult, Outcome
-from .adversarial import _as_input, _repair, is_adversarial, snap
+from .adversarial import _as_input, _repair, bound_budget, is_adversarial, snap
 from .bnn import BnnTask, bnn_certify
 
 #: Logit margin used when *proving* robustness: other labels must stay this far below.
@@ -96,7 +96,7 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
             and is_adversarial(model, hit, label, target)[0]:
         return done(Outcome.COUNTEREXAMPLE, "attack", hit)
     # 2. bounds over the region: do they already prove robustness?
-    bounds = compute_bounds(net, region)
+    bounds = compute_bounds(net, region, time_limit=bound_budget(time_limit, t0))
     stats["bounds"] = bounds.report()
     query = build_query(net, center, None, target, label, region, margin=VERIFY_MARGIN, bounds=bounds)
     if query.property.proven_infeasible:

@@ -45,6 +45,7 @@ from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
 from ..network import Network
 from ..regions import InputBox
+from .adversarial import bound_budget
 from ..vnnlib import PropertyCase, VnnProperty, format_counterexample, parse_vnnlib
 
 #: Slack on the output rows when proving that no counterexample exists.
@@ -178,7 +179,7 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
             stats["time_s"] = round(time.perf_counter() - t0, 4)
             return (SAT, "attack") + hit + (stats,)
     # 2. bounds
-    bounds = compute_bounds(net, region)
+    bounds = compute_bounds(net, region, time_limit=bound_budget(time_limit, t0))
     stats["bounds"] = bounds.report()
     if not possible_cases(net, region, bounds, cases, -PROOF_SLACK):
         stats["time_s"] = round(time.perf_counter() - t0, 4)
