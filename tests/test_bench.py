@@ -166,3 +166,17 @@ def test_report_writes_markdown_and_plots(tmp_path, reference):
     for png in ("cactus.png", "distances.png", "ratios.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
     assert main(["report", str(tmp_path / "missing")]) == 1
+
+
+def test_second_run_on_the_same_folder_is_refused(tmp_path):
+    import fcntl
+
+    cfg = load_config(_config(tmp_path))
+    out = tmp_path / "busy"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:       # as a running `verify bench` holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InvalidInputError, match="another verify bench is running"):
+            run_bench(cfg, out, workers=1, progress=False)
+    assert not (out / "results.jsonl").exists()
+    assert run_bench(cfg, out, workers=1, progress=False).ran == 6   # free again

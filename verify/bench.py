@@ -19,6 +19,7 @@ and, restarted, duplicates none.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import multiprocessing
 import os
@@ -499,6 +500,35 @@ def run_bench(config: BenchConfig, out_dir: str | os.PathLike, workers: int = 1,
     path = out_dir / RESULTS_FILE
     images = load_images(config)
     queries = expand(config, images)
+    with _exclusive(out_dir):
+        return _run_locked(config, out_dir, path, images, queries, workers, scheduler, progress,
+                           on_record, t0)
+
+
+@contextlib.contextmanager
+def _exclusive(out_dir: Path):
+    """Hold ``out_dir/.lock`` for the whole run: a second run on the same folder (which would
+    run the same queries again and append duplicates) is refused with a clear error."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:          # not POSIX: no lock, runs must not overlap
+        yield
+        return
+    with open(out_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidInputError(f"another verify bench is running on {out_dir}; wait for it "
+                                    "or stop it (its finished queries are kept)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _run_locked(config, out_dir, path, images, queries, workers, scheduler, progress, on_record,
+                t0) -> BenchRun:
     done = latest(read_results(path, repair=True))
     pending = [q for q in queries if q["id"] not in done]
     threads = config.threads or (1 if scheduler else default_threads(workers))
