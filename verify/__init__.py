@@ -1,7 +1,7 @@
 """verify — exact verification of trained neural networks.
 
 Provably minimal adversarial examples, minimal explanations and robustness certificates for
-Keras networks, computed with MIP/MIQP/SAT solvers. Start with::
+Keras and ONNX networks (and VNN-LIB properties), computed with MIP/MIQP/SAT solvers. Start with::
 
     import verify
     model = verify.load_model("multiclass")      # a bundled model, a path, or a Keras model
@@ -30,7 +30,10 @@ from .tasks.explain import ExplanationResult, explain  # noqa: E402
 from .tasks.robustness import certify  # noqa: E402
 from .attacks.api import AttackResult, attack  # noqa: E402
 from .tasks.compare import ComparisonResult, compare  # noqa: E402
+from .tasks.vnnlib import PropertyResult, certify_vnnlib  # noqa: E402
+from .vnnlib import VnnProperty, parse_vnnlib  # noqa: E402
 
 __all__ += ["load_model", "bundled_models", "LoadedModel", "min_adversarial", "certify",
             "explain", "AdversarialResult", "CertifyResult", "ExplanationResult", "attack",
-            "compare", "AttackResult", "ComparisonResult"]
+            "compare", "AttackResult", "ComparisonResult", "certify_vnnlib", "PropertyResult",
+            "parse_vnnlib", "VnnProperty"]

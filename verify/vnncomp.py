@@ -125,7 +125,8 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
             row.update(verdict=r.verdict, method=r.method, time_s=f"{r.time_s:.4f}")
             if r.verdict == "sat":
                 cex_dir.mkdir(parents=True, exist_ok=True)
-                cex = cex_dir / f"{number:04d}-{Path(inst.vnnlib).name.split('.')[0]}.txt"
+                stem = Path(inst.vnnlib).name.removesuffix(".gz").removesuffix(".vnnlib")
+                cex = cex_dir / f"{number:04d}-{stem}.txt"
                 cex.write_text(r.vnncomp_text())
                 row["counterexample"] = os.path.relpath(cex, results.parent)
         except VerifyError as exc:
