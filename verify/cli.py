@@ -19,6 +19,8 @@ EPILOG = """examples:
   verify predict digit.png --model cnn   label and logits of a 28x28 digit
   verify backends                        installed solvers and what each can solve
   verify encode multiclass digit.png --task min-adv-card --out query.mps
+  verify export mlp-256x2 mlp.onnx       a model as ONNX (its logits)
+  verify certify --model mlp.onnx --vnnlib prop.vnnlib   sat / unsat / timeout
 
 Models are given by bundled name (see `verify models`) or by path to a .keras/.h5/.onnx file.
 Images are PNG/JPEG (converted to grayscale) or .npy arrays, 28x28, values in [0, 1]."""
