@@ -7,12 +7,12 @@ in the comments.
 """
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import numpy as np
 import pytest
 
+from needs import require_backend
 from verify.backends import Backend, SolveOptions, Status, get_backend, list_backends
 from verify.errors import BackendUnavailableError, InvalidInputError, ProblemTooLargeError
 from verify.problem import INF, Problem, ProblemBuilder
@@ -151,9 +151,7 @@ CASES = {
 
 
 def _require(backend: Backend) -> Backend:
-    if not backend.available():
-        pytest.skip(f"backend {backend.name} not installed ({backend.install_hint})")
-    return backend
+    return require_backend(backend.name)
 
 
 def _conformance_params():
@@ -331,8 +329,6 @@ def test_highs_build_is_fast() -> None:
 
 
 def test_pyomo_availability_is_cached() -> None:
-    if importlib.util.find_spec("pyomo") is None:
-        pytest.skip("pyomo not installed")
     from verify.backends import pyomo as pyomo_backend
 
     backend = get_backend("pyomo:appsi_highs")
@@ -359,8 +355,6 @@ def _read_with_highs(path):
 @pytest.mark.parametrize("case", ["lp_small", "lp_ranged_free", "milp_knapsack", "milp_mixed",
                                   "qp_convex"])
 def test_write_problem_round_trip_highs(case: str, suffix: str, tmp_path) -> None:
-    if importlib.util.find_spec("highspy") is None:
-        pytest.skip("highspy not installed")
     build, _status, optimum, _x = CASES[case]
     problem = build()
     path = write_problem(problem, tmp_path / f"{case}{suffix}")

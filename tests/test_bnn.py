@@ -20,6 +20,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np
 import pytest
 
+from needs import require_backend
 from verify import certify, explain, min_adversarial
 from verify.backends import Status, get_backend
 from verify.backends.sat import DEFAULT_SAT, SatBackend
@@ -40,8 +41,7 @@ EPS = 1e-3          # bnn_from_arrays' default batch-norm epsilon
 
 
 def _need(backend: str) -> None:
-    if not get_backend(backend).available():
-        pytest.skip(f"backend {backend} not installed")
+    require_backend(backend)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from model_zoo import tiny_cnn, tiny_dense
+from needs import require_backend
 from verify.backends import SolveOptions, get_backend, list_backends
 from verify.bounds import compute_bounds
 from verify.encodings.query import build_query
@@ -33,9 +34,7 @@ def _fixed_input_problem(net, x):
 
 
 def _check_logits(backend_name, net, x):
-    backend = get_backend(backend_name)
-    if not backend.available():
-        pytest.skip(f"backend {backend_name} not installed: {backend.install_hint}")
+    backend = require_backend(backend_name)
     problem, enc = _fixed_input_problem(net, x)
     assert problem.num_integer > 0
     result = backend.solve(problem, SolveOptions(time_limit=60))
@@ -63,8 +62,7 @@ def test_bundled_models_fixed_input(bundled, digits, backend, name):
     problem, _ = _fixed_input_problem(net, x)
     if backend == "cplex" and max(problem.num_cols, problem.num_rows) > 1000:
         # the PyPI CPLEX Community Edition refuses it; the backend says so from CPLEX's error
-        if not get_backend("cplex").available():
-            pytest.skip("cplex not installed")
+        require_backend("cplex")
         with pytest.raises(ProblemTooLargeError, match="--backend highs"):
             get_backend("cplex").solve(problem)
         return

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from model_zoo import tiny_dense
+from needs import require_backend
 from verify.backends import SolveOptions, Status, get_backend
 from verify.encodings.narrowing import NarrowableQuery
 from verify.encodings.query import build_query
@@ -105,8 +106,7 @@ def test_tiny_against_brute_force(tiny_cases):
 def test_methods_and_backends_agree(tiny_cases, backend):
     """The destructive answer depends only on the order: batches, one pixel at a time and the
     seed's one-MIP-per-pixel all give the same explanation, on every backend."""
-    if not get_backend(backend).available():
-        pytest.skip(f"backend {backend} not installed")
+    require_backend(backend)
     for model, eps, center in tiny_cases:
         for order in ("influence", "index"):
             answers = {method: explain(model, center, eps=eps, method=method, order=order,

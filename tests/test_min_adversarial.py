@@ -8,6 +8,7 @@ import pytest
 
 from brute_force import brute_force_min
 from model_zoo import tiny_dense
+from needs import require_backend
 from verify.backends import get_backend
 from verify.errors import BackendUnavailableError, InvalidInputError, ProblemTooLargeError
 from verify.models import load_model
@@ -33,8 +34,7 @@ def _close(a, b):
 
 @pytest.mark.parametrize("norm,backend", CASES)
 def test_untargeted_matches_brute_force(tiny, norm, backend):
-    if not get_backend(backend).available():
-        pytest.skip(f"backend {backend} not installed")
+    require_backend(backend)
     for model, inputs in tiny:
         weights = model.keras.get_weights()
         for x in inputs:
@@ -49,8 +49,7 @@ def test_untargeted_matches_brute_force(tiny, norm, backend):
 
 @pytest.mark.parametrize("norm,backend", CASES)
 def test_targeted_matches_brute_force(tiny, norm, backend):
-    if not get_backend(backend).available():
-        pytest.skip(f"backend {backend} not installed")
+    require_backend(backend)
     model, inputs = tiny[0]
     weights = model.keras.get_weights()
     for x in inputs:

@@ -120,8 +120,7 @@ def test_input_disjunction_and_keras_model(tiny_onnx):
 @pytest.mark.parametrize("name", ["twoclass", "multiclass", "multiclass-large", "cnn", "mixture-10",
                                   "mlp-256x2", "bnn-small", "bnn"])
 def test_bundled_model_and_its_onnx_give_the_same_verdicts(bundled, digits, tmp_path, name):
-    if name not in bundled:
-        pytest.skip(f"{name} is not bundled")
+    assert name in bundled, f"{name} is not bundled"
     keras_model = bundled[name]
     path = tmp_path / f"{name}.onnx"
     export_model(keras_model, path)
