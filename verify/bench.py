@@ -406,12 +406,13 @@ def _worker_init(threads: int) -> None:
 
 # ------------------------------------------------------------------------------------ results file
 
-def read_results(path: str | os.PathLike, repair: bool = False) -> list[dict]:
-    """Records of a results.jsonl, in file order. A trailing partial line (a write cut short by a
-    kill) is ignored, and with ``repair=True`` cut off the file so appends start on a fresh line."""
+def complete_lines(path: str | os.PathLike, repair: bool = False) -> bytes:
+    """The whole lines of an append-only results file (b"" if there is none). A trailing
+    partial line (a write cut short by a kill) is left out, and with ``repair=True`` cut off
+    the file so that the next append starts on a fresh line."""
     path = Path(path)
     if not path.is_file():
-        return []
+        return b""
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
     if repair and end < len(data):
@@ -419,8 +420,22 @@ def read_results(path: str | os.PathLike, repair: bool = False) -> list[dict]:
             f.truncate(end)
             f.flush()
             os.fsync(f.fileno())
+    return data[:end]
+
+
+def append_durably(fd: int, data: bytes, path: str | os.PathLike = "") -> None:
+    """One ``os.write`` of ``data`` to an ``O_APPEND`` descriptor, then ``fsync``: a finished
+    result is on disk before the run goes on."""
+    n = os.write(fd, data)
+    if n != len(data):  # regular files write whole; guard anyway
+        raise OSError(f"short write to {path}")
+    os.fsync(fd)
+
+
+def read_results(path: str | os.PathLike, repair: bool = False) -> list[dict]:
+    """Records of a results.jsonl, in file order (see :func:`complete_lines`)."""
     records = []
-    for line in data[:end].splitlines():
+    for line in complete_lines(path, repair).splitlines():
         if not line.strip():
             continue
         try:
@@ -449,10 +464,7 @@ class ResultsWriter:
 
     def write(self, record: dict) -> None:
         line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
-        n = os.write(self.fd, line)
-        if n != len(line):  # regular files write whole; guard anyway
-            raise OSError(f"short write to {self.path}")
-        os.fsync(self.fd)
+        append_durably(self.fd, line, self.path)
 
     def close(self) -> None:
         os.close(self.fd)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .bench import append_durably, complete_lines
 from .errors import InvalidInputError, VerifyError
 
 COLUMNS = ("onnx", "vnnlib", "timeout", "verdict", "method", "time_s", "counterexample", "error")
@@ -61,16 +62,8 @@ def read_instances(directory: str | os.PathLike) -> list[Instance]:
 
 def read_results(path: str | os.PathLike) -> list[dict]:
     """Rows of a results CSV (a partial last line, from a killed run, is cut off the file)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(end)
-    rows = list(csv.DictReader(io.StringIO(data[:end].decode())))
-    return [r for r in rows if r.get("verdict")]
+    text = complete_lines(path, repair=True).decode()
+    return [r for r in csv.DictReader(io.StringIO(text)) if r.get("verdict")]
 
 
 def _append(path: Path, row: dict) -> None:
@@ -80,10 +73,11 @@ def _append(path: Path, row: dict) -> None:
     if new:
         writer.writeheader()
     writer.writerow(row)
-    with open(path, "a") as f:
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        append_durably(fd, buf.getvalue().encode(), path)
+    finally:
+        os.close(fd)
 
 
 def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None = None,
