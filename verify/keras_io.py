@@ -35,6 +35,8 @@ import scipy.sparse as sp
 from .errors import ModelLoadError, UnsupportedLayerError
 from .network import (Affine, Binarize, Layer, MaxPool, Network, Quantize, ReLU, SignBlock,
                       layer_size)
+from .windows import Unsupported as _Unsupported
+from .windows import average_matrix, conv_matrix, pool_index, same_pads
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -73,11 +75,6 @@ def load_keras_model(path: str | os.PathLike) -> Any:
 # ---------------------------------------------------------------------------------------------
 # layer handlers: (layer, input shape, is_last) -> (IR layers, output shape, final activation)
 # A handler raises _Unsupported(reason) for a layer it cannot represent.
-
-class _Unsupported(Exception):
-    pass
-
-
 def _activation_name(layer) -> str:
     act = getattr(layer, "activation", None)
     if act is None:
@@ -109,36 +106,14 @@ def _dense(layer, shape, is_last):
     return ir + acts, out, final
 
 
-def _padding(size: int, k: int, stride: int, padding: str) -> tuple[int, int]:
-    """Output size and leading padding, with Keras/TensorFlow 'valid'/'same' semantics."""
-    if padding == "valid":
-        return (size - k) // stride + 1, 0
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return out, total // 2
-
-
-def _window_indices(shape, pool, strides, padding):
-    """For a 2-D sliding window over (H, W, C): output shape and, per output, input indices.
-
-    Returns ``(out_shape, idx)`` with ``idx`` of shape (Ho, Wo, kh, kw, C) holding flat input
-    indices, ``-1`` where the window lies in the padding.
-    """
+def _keras_pads(shape: tuple, kernel: tuple, strides: tuple, padding: str) -> tuple:
+    """``(top, left, bottom, right)`` of a Keras window over (H, W, C): none for "valid",
+    TensorFlow's "same" (the odd pixel at the end) otherwise."""
     if len(shape) != 3:
         raise _Unsupported(f"needs a (height, width, channels) input, got {shape}")
-    H, W, C = shape
-    (kh, kw), (sh, sw) = pool, strides
-    Ho, pt = _padding(H, kh, sh, padding)
-    Wo, pl = _padding(W, kw, sw, padding)
-    if Ho <= 0 or Wo <= 0:
-        raise _Unsupported(f"window {pool} larger than input {shape}")
-    ih = (np.arange(Ho) * sh - pt)[:, None] + np.arange(kh)[None, :]          # (Ho, kh)
-    iw = (np.arange(Wo) * sw - pl)[:, None] + np.arange(kw)[None, :]          # (Wo, kw)
-    valid = ((ih >= 0) & (ih < H))[:, None, :, None] & ((iw >= 0) & (iw < W))[None, :, None, :]
-    flat = (ih[:, None, :, None] * W + iw[None, :, None, :]) * C               # (Ho, Wo, kh, kw)
-    idx = flat[..., None] + np.arange(C)                                       # (Ho,Wo,kh,kw,C)
-    idx = np.where(valid[..., None], idx, -1)
-    return (Ho, Wo, C), idx
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    return same_pads(shape[:2], kernel, strides, upper=True)
 
 
 def _check_channels_last(layer):
@@ -159,23 +134,12 @@ def _conv2d(layer, shape, is_last):
     if len(shape) != 3 or shape[2] != C:
         raise _Unsupported(f"input shape {shape} does not match kernel {kernel.shape}")
     bias = np.asarray(weights[1], dtype=np.float64) if layer.use_bias else np.zeros(F)
-    (Ho, Wo, _), idx = _window_indices(shape, (kh, kw), tuple(layer.strides), layer.padding)
-    # rows: output (oh, ow, f); cols: input idx[oh, ow, i, j, c]; value kernel[i, j, c, f]
-    rows = (np.arange(Ho * Wo).reshape(Ho, Wo, 1, 1, 1, 1) * F
-            + np.arange(F).reshape(1, 1, 1, 1, 1, F))
-    cols = idx[..., None]
-    vals = kernel[None, None]
-    rows, cols, vals = np.broadcast_arrays(rows, cols, vals)
-    keep = cols >= 0
-    n_in = int(np.prod(shape))
-    weight = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(Ho * Wo * F, n_in))
-    out = (Ho, Wo, F)
     strides = tuple(int(s) for s in layer.strides)
-    pads = []
-    for size, k, stride in zip(shape[:2], (kh, kw), strides):
-        n_out, lead = _padding(size, k, stride, layer.padding)
-        pads.append((lead, max((n_out - 1) * stride + k - size - lead, 0)))
-    conv = {"kernel": kernel.copy(), "strides": strides, "padding": tuple(pads),
+    pt, pl, pb, pr = _keras_pads(shape, (kh, kw), strides, layer.padding)
+    weight, (_, Ho, Wo) = conv_matrix(kernel.transpose(3, 2, 0, 1), (C,) + tuple(shape[:2]), strides,
+                                      (pt, pl, pb, pr), "HWC")
+    out = (Ho, Wo, F)
+    conv = {"kernel": kernel.copy(), "strides": strides, "padding": ((pt, pb), (pl, pr)),
             "input_shape": tuple(shape), "layout": "HWC"}      # for exporters (verify.onnx_io)
     ir: list[Layer] = [Affine(weight, np.tile(bias, Ho * Wo), out, layer.name, "conv2d", conv)]
     acts, final = _activation_layers(_activation_name(layer), out, layer.name, is_last)
@@ -186,19 +150,15 @@ def _pool_geometry(layer, shape):
     _check_channels_last(layer)
     pool = tuple(layer.pool_size)
     strides = tuple(layer.strides) if layer.strides is not None else pool
-    out, idx = _window_indices(shape, pool, strides, layer.padding)
-    return out, idx.reshape(int(np.prod(out[:2])), -1, shape[2]).transpose(0, 2, 1).reshape(
-        int(np.prod(out)), -1)
+    pads = _keras_pads(shape, pool, strides, layer.padding)
+    (C, Ho, Wo), idx = pool_index((shape[2], shape[0], shape[1]), pool, strides, pads, "HWC")
+    return (Ho, Wo, C), idx
 
 
 def _avgpool(layer, shape, is_last):
     out, idx = _pool_geometry(layer, shape)
     # Keras averages over the window's valid (non-padding) entries
-    counts = (idx >= 0).sum(axis=1)
-    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1]).reshape(idx.shape)
-    keep = idx >= 0
-    vals = np.broadcast_to((1.0 / counts)[:, None], idx.shape)
-    weight = sp.csr_matrix((vals[keep], (rows[keep], idx[keep])), shape=(idx.shape[0], int(np.prod(shape))))
+    weight = average_matrix(idx, int(np.prod(shape)))
     return [Affine(weight, np.zeros(idx.shape[0]), out, layer.name, "avgpool")], out, None
 
 

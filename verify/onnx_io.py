@@ -103,6 +103,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .errors import InvalidInputError, ModelLoadError, UnsupportedOperatorError
 from .network import Affine, Binarize, Layer, MaxPool, Network, Quantize, ReLU, SignBlock
+from .windows import Unsupported as _Unsupported
+from .windows import average_matrix, conv_matrix, pool_index, same_pads
 
 #: operators the reader accepts (see the module docstring for their constraints)
 SUPPORTED_OPS = (
@@ -117,10 +119,6 @@ MAX_DENSE_EXPORT = 4_000_000
 
 BATCH = "N"          # the symbolic batch dimension, in full shapes and in exported graphs
 _FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE)
-
-
-class _Unsupported(Exception):
-    """A node the reader cannot turn into IR layers (the message says why)."""
 
 
 def _fmt(shape: tuple) -> str:
@@ -218,64 +216,7 @@ def _window_pads(attrs: dict, in_hw: tuple, kernel: tuple, strides: tuple) -> tu
         return (0, 0, 0, 0)
     if auto not in ("SAME_UPPER", "SAME_LOWER"):
         raise _Unsupported(f"auto_pad={auto!r}")
-    begin, end = [], []
-    for size, k, s in zip(in_hw, kernel, strides):
-        out = -(-size // s)
-        total = max((out - 1) * s + k - size, 0)
-        small, big = total // 2, total - total // 2
-        begin.append(small if auto == "SAME_UPPER" else big)
-        end.append(big if auto == "SAME_UPPER" else small)
-    return (begin[0], begin[1], end[0], end[1])
-
-
-def _flat_index(chw: tuple, layout: str) -> np.ndarray:
-    """Array (C, H, W) holding the flat position of each element in ``layout`` order."""
-    C, H, W = chw
-    if layout == "CHW":
-        return np.arange(C * H * W).reshape(C, H, W)
-    return np.arange(H * W * C).reshape(H, W, C).transpose(2, 0, 1)
-
-
-def _windows(chw: tuple, kernel: tuple, strides: tuple, pads: tuple, layout: str = "CHW"):
-    """Output size and the input positions of every window.
-
-    Returns ``(Ho, Wo, idx)`` with ``idx`` of shape (C, Ho, Wo, kh, kw): the flat input
-    index (in ``layout`` order) of each window entry, ``-1`` where it lies in the padding.
-    """
-    C, H, W = chw
-    (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, strides, pads
-    if min(sh, sw) <= 0:
-        raise _Unsupported(f"strides {strides} must be positive")
-    Ho = (H + pt + pb - kh) // sh + 1
-    Wo = (W + pl + pr - kw) // sw + 1
-    if Ho <= 0 or Wo <= 0:
-        raise _Unsupported(f"window {kernel} with strides {strides} and pads {list(pads)} does "
-                           f"not fit the input {H}x{W}")
-    hh = (np.arange(Ho) * sh - pt)[:, None, None, None] + np.arange(kh)[None, None, :, None]
-    ww = (np.arange(Wo) * sw - pl)[None, :, None, None] + np.arange(kw)[None, None, None, :]
-    valid = (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)                  # (Ho, Wo, kh, kw)
-    idx = _flat_index(chw, layout)[:, np.clip(hh, 0, H - 1), np.clip(ww, 0, W - 1)]
-    return Ho, Wo, np.where(valid[None], idx, -1)
-
-
-def conv_matrix(kernel: np.ndarray, chw: tuple, strides: tuple, pads: tuple,
-                layout: str = "CHW") -> tuple[sp.csr_matrix, tuple]:
-    """A 2-D convolution (no bias) as a sparse matrix.
-
-    ``kernel`` is (F, C, kh, kw) (ONNX order), ``chw`` the input (C, H, W), ``pads``
-    (top, left, bottom, right); input and output are flat in ``layout`` order ("CHW" or
-    "HWC"). Returns the matrix (F*Ho*Wo, C*H*W) and the output (F, Ho, Wo).
-    """
-    F, C, kh, kw = kernel.shape
-    Ho, Wo, idx = _windows(chw, (kh, kw), strides, pads, layout)      # (C, Ho, Wo, kh, kw)
-    out_idx = _flat_index((F, Ho, Wo), layout)
-    rows = out_idx[:, None, :, :, None, None]                            # (F, 1, Ho, Wo, 1, 1)
-    cols = idx[None]                                                     # (1, C, Ho, Wo, kh, kw)
-    vals = np.asarray(kernel, np.float64)[:, :, None, None, :, :]        # (F, C, 1, 1, kh, kw)
-    rows, cols, vals = np.broadcast_arrays(rows, cols, vals)
-    keep = cols >= 0
-    weight = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(F * Ho * Wo, int(np.prod(chw))))
-    return weight, (F, Ho, Wo)
+    return same_pads(in_hw, kernel, strides, upper=auto == "SAME_UPPER")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -677,22 +618,14 @@ def _pool_geometry(node, shape):
         raise _Unsupported(f"kernel_shape={list(kernel)} (expected 2 values)")
     strides = tuple(int(s) for s in a.get("strides", (1, 1)))
     pads = _window_pads(a, chw[1:], kernel, strides)
-    Ho, Wo, idx = _windows(chw, kernel, strides, pads)
-    return a, chw, (chw[0], Ho, Wo), idx.reshape(chw[0] * Ho * Wo, -1)
+    out, idx = pool_index(chw, kernel, strides, pads)
+    return a, chw, out, idx
 
 
 def _avgpool(r: _Reader, node, i, shape):
     a, chw, out, idx = _pool_geometry(node, shape)
-    keep = idx >= 0
-    if a.get("count_include_pad", 0):
-        counts = np.full(idx.shape[0], idx.shape[1])
-    else:
-        counts = keep.sum(axis=1)
-    if np.any(keep.sum(axis=1) == 0):
-        raise _Unsupported("a window lies entirely in the padding")
-    rows = np.broadcast_to(np.arange(idx.shape[0])[:, None], idx.shape)
-    vals = np.broadcast_to((1.0 / counts)[:, None], idx.shape)
-    weight = sp.csr_matrix((vals[keep], (rows[keep], idx[keep])), shape=(idx.shape[0], _prod(chw)))
+    counts = np.full(idx.shape[0], idx.shape[1]) if a.get("count_include_pad", 0) else None
+    weight = average_matrix(idx, _prod(chw), counts)
     return _Step([Affine(weight, np.zeros(idx.shape[0]), out, _label(node), "avgpool")],
                  (shape[0],) + out)
 
