@@ -41,7 +41,7 @@ EPSILONS = (0.03, 0.05)
 def generate(folder: Path, model_name: str, digits: int, timeout: float) -> None:
     from verify.data import test_digits
     from verify.models import load_model
-    from verify.onnx_io import export_model
+    from verify.models import export_model
     from verify.vnnlib import write_robustness_property
 
     folder.mkdir(parents=True, exist_ok=True)

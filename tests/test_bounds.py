@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from verify.bounds import compute_bounds
+from verify.encodings.tightening import compute_bounds
 from verify.network import ReLU
 from verify.regions import Box, L0Ball, L1Ball, L2Ball, LinfBall
 

@@ -137,7 +137,7 @@ def test_min_adv_bad_input(capsys):
     digit = str(EXAMPLES / "digit-7.png")
     for argv, expected in [
         (["min-adv-card", digit, "--target", "7"], "already predicts"),
-        (["min-adv-card", digit, "--target", "10"], "0..9"),
+        (["min-adv-card", digit, "--target", "10"], "not a class of multiclass; its classes are 0, 1,"),
         (["min-adv-l2", digit, "--backend", "highs"], "scip"),
         (["min-adv-card", digit, "--backend", "nope"], "unknown backend"),
         (["certify", digit], "exactly one budget"),

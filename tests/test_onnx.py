@@ -14,10 +14,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from verify.errors import InvalidInputError, ModelLoadError, UnsupportedLayerError, UnsupportedOperatorError
-from verify.models import bundled_models
+from verify.models import bundled_models, export_model
 from verify.network import Affine, Binarize, MaxPool, Network, Quantize, ReLU, SignBlock
-from verify.onnx_io import (OnnxReference, export_model, network_from_onnx, network_to_onnx,
-                            save_onnx)
+from verify.onnx_io import OnnxReference, network_from_onnx, network_to_onnx, save_onnx
 
 BUNDLED = sorted(bundled_models())
 

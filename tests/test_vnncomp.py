@@ -16,8 +16,8 @@ from brute_force import brute_force_property
 from model_zoo import tiny_dense
 from verify import certify
 from verify.errors import InvalidInputError
-from verify.models import load_model
-from verify.onnx_io import OnnxReference, export_model, network_to_onnx
+from verify.models import export_model, load_model
+from verify.onnx_io import OnnxReference, network_to_onnx
 from verify.tasks.vnnlib import certify_vnnlib
 from verify.vnnlib import (parse_vnnlib, parse_vnnlib_text, read_counterexample,
                            write_robustness_property)

@@ -208,7 +208,8 @@ def test_constant_atoms():
 
 
 def test_trivially_unsat_has_zero_cases():
-    text = _decls(1, 1) + "(assert (or (and (>= X_0 1) (<= X_0 0) (<= Y_0 0)) false))\n"
+    # (an empty input box in every term is an error instead: tests/test_inputs.py)
+    text = _decls(1, 1) + "(assert (or (and (>= X_0 0) (<= X_0 1) (<= 1 0) (<= Y_0 0)) false))\n"
     prop = parse_vnnlib_text(text)
     assert prop.cases == [] and prop.trivially_unsat and prop.robustness_label() is None
     assert parse_vnnlib_text(_decls(1, 1) + "(assert false)\n").cases == []

@@ -7,7 +7,12 @@ Keras and ONNX networks (and VNN-LIB properties), computed with MIP/MIQP/SAT sol
     model = verify.load_model("multiclass")      # a bundled model, a path, or a Keras model
     model.predict(image)
 
-Keras runs on the JAX backend unless ``KERAS_BACKEND`` is already set.
+Keras runs on the JAX backend unless ``KERAS_BACKEND`` is already set: ``import verify``
+sets it to ``jax`` when it is unset. Keras chooses its backend once, at its first import
+(``KERAS_BACKEND``, else ``~/.keras/keras.json``), so import ``verify`` before ``keras``
+when your keras.json names a backend that is not installed (e.g. tensorflow); a backend that
+cannot be imported gives a one-line :class:`ModelLoadError` saying to set
+``KERAS_BACKEND=jax``.
 """
 from __future__ import annotations
 
@@ -20,20 +25,45 @@ __version__ = "0.1.0"
 from .errors import (BackendUnavailableError, InvalidInputError, ModelLoadError,  # noqa: E402
                      ProblemTooLargeError, SolveError, UnsupportedLayerError, VerifyError)
 
+#: Public name -> the module that defines it. Imported on first use (PEP 562), so that
+#: ``import verify`` and ``verify --help`` load neither numpy, scipy nor Keras.
+_LAZY = {
+    "load_model": "models", "bundled_models": "models", "LoadedModel": "models",
+    "AdversarialResult": "results", "CertifyResult": "results",
+    "min_adversarial": "tasks.adversarial",
+    "explain": "tasks.explain", "ExplanationResult": "tasks.explain",
+    "certify": "tasks.robustness",
+    "attack": "attacks.api", "AttackResult": "attacks.api",
+    "compare": "tasks.compare", "ComparisonResult": "tasks.compare",
+    "certify_vnnlib": "tasks.vnnlib", "PropertyResult": "tasks.vnnlib",
+    "parse_vnnlib": "vnnlib", "VnnProperty": "vnnlib",
+    "evidence": "tasks.evidence", "EvidenceResult": "tasks.evidence",
+}
+
 __all__ = ["VerifyError", "InvalidInputError", "ModelLoadError", "UnsupportedLayerError",
-           "BackendUnavailableError", "ProblemTooLargeError", "SolveError", "__version__"]
+           "BackendUnavailableError", "ProblemTooLargeError", "SolveError", "__version__",
+           *_LAZY]
 
-from .models import LoadedModel, bundled_models, load_model  # noqa: E402
-from .results import AdversarialResult, CertifyResult  # noqa: E402
-from .tasks.adversarial import min_adversarial  # noqa: E402
-from .tasks.explain import ExplanationResult, explain  # noqa: E402
-from .tasks.robustness import certify  # noqa: E402
-from .attacks.api import AttackResult, attack  # noqa: E402
-from .tasks.compare import ComparisonResult, compare  # noqa: E402
-from .tasks.vnnlib import PropertyResult, certify_vnnlib  # noqa: E402
-from .vnnlib import VnnProperty, parse_vnnlib  # noqa: E402
 
-__all__ += ["load_model", "bundled_models", "LoadedModel", "min_adversarial", "certify",
-            "explain", "AdversarialResult", "CertifyResult", "ExplanationResult", "attack",
-            "compare", "AttackResult", "ComparisonResult", "certify_vnnlib", "PropertyResult",
-            "parse_vnnlib", "VnnProperty"]
+def __getattr__(name: str):
+    """A public name of :data:`_LAZY`, or a submodule (``verify.data``, ``verify.ensembles``,
+    ...), imported on first use."""
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        if name.startswith("_"):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise                # the submodule exists but something it imports does not
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value          # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

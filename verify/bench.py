@@ -19,7 +19,6 @@ and, restarted, duplicates none.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import json
 import multiprocessing
 import os
@@ -33,6 +32,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import interrupts
 from .errors import InvalidInputError, VerifyError
 
 #: Task name → the parameters it accepts from the config (besides ``task``).
@@ -517,26 +517,13 @@ def run_bench(config: BenchConfig, out_dir: str | os.PathLike, workers: int = 1,
                            on_record, t0)
 
 
-@contextlib.contextmanager
 def _exclusive(out_dir: Path):
     """Hold ``out_dir/.lock`` for the whole run: a second run on the same folder (which would
     run the same queries again and append duplicates) is refused with a clear error."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:          # not POSIX: no lock, runs must not overlap
-        yield
-        return
-    with open(out_dir / ".lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InvalidInputError(f"another verify bench is running on {out_dir}; wait for it "
-                                    "or stop it (its finished queries are kept)") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    from .outdir import exclusive
+
+    return exclusive(out_dir, busy=f"another verify bench is running on {out_dir}{{holder}}; "
+                                   "wait for it or stop it (its finished queries are kept)")
 
 
 def _run_locked(config, out_dir, path, images, queries, workers, scheduler, progress, on_record,
@@ -553,6 +540,10 @@ def _run_locked(config, out_dir, path, images, queries, workers, scheduler, prog
     with ResultsWriter(path) as writer:
         def finish(record):
             nonlocal ran
+            if interrupts.stop_requested():
+                # Ctrl-C / SIGTERM with workers: records from now on may be interrupted ones;
+                # stop the pool here (nothing more is recorded; a rerun resumes)
+                raise KeyboardInterrupt
             writer.write(record)
             done[record["id"]] = record
             ran += 1
@@ -569,7 +560,10 @@ def _run_locked(config, out_dir, path, images, queries, workers, scheduler, prog
                 _run_dask(scheduler, pending, images, threads, finish)
             elif workers == 1:
                 for q in pending:
-                    finish(run_query(q, images[q["image"]], threads))
+                    record = run_query(q, images[q["image"]], threads)
+                    if interrupts.stop_requested():
+                        break   # Ctrl-C / SIGTERM: an interrupted query is not recorded (a rerun runs it)
+                    finish(record)
             else:
                 _run_pool(workers, pending, images, threads, finish)
         finally:

@@ -10,9 +10,10 @@ result is always sound and never looser than an earlier stage:
    (upper: the chord ``u(z − l)/(u − l)``; lower: ``z`` or ``0``, whichever is closer)
    and max-pools, then bounded over the region.
 3. ``lp`` — for each ReLU still unstable (``l < 0 < u``), layer by layer, minimise and
-   maximise its input over the LP relaxation of the MIP encoding (HiGHS); after each layer
-   the later layers' symbolic bounds are recomputed with the improved ones. A neuron whose
-   minimum is already ≥ 0 is not maximised.
+   maximise its input over the LP relaxation of the MIP encoding; after each layer the later
+   layers' symbolic bounds are recomputed with the improved ones. That stage needs the
+   encoding and an LP solver, which sit above this module, so it is passed in (``lp=``):
+   :func:`verify.encodings.tightening.compute_bounds` runs all three stages.
 
 ``values`` index ``i`` is the input to ``network.layers[i]`` (``0`` = the input image,
 ``len(layers)`` = the logits).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,8 +32,6 @@ from .network import Affine, MaxPool, Network, ReLU
 from .regions import Region
 
 STAGES = ("interval", "symbolic", "lp")
-#: Slack added to LP optima so float round-off in the LP solver can never make a bound unsound.
-LP_SAFETY = 1e-6
 
 
 @dataclass
@@ -81,12 +81,23 @@ class Bounds:
         return [s.as_dict() for s in self.stages]
 
 
+#: The LP stage: ``lp(network, region, bounds, deadline)`` tightens ``bounds`` in place and
+#: returns the number of LPs solved (:func:`verify.encodings.tightening.lp_pass`).
+LpStage = Callable[[Network, Region, Bounds, "float | None"], int]
+
+
 def compute_bounds(network: Network, region: Region, stages=STAGES,
-                   time_limit: float | None = None) -> Bounds:
-    """Bounds of every value of ``network`` over ``region``, through the given stages."""
+                   time_limit: float | None = None, lp: LpStage | None = None) -> Bounds:
+    """Bounds of every value of ``network`` over ``region``, through the given stages.
+
+    The ``lp`` stage runs ``lp``; without one, ask for ``("interval", "symbolic")`` only, or
+    call :func:`verify.encodings.tightening.compute_bounds`, which passes the LP stage."""
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise InvalidInputError(f"unknown bound stage(s) {unknown}; choose from {STAGES}")
+    if "lp" in stages and lp is None:
+        raise InvalidInputError("the lp bound stage needs an LP stage (lp=); use "
+                                "verify.encodings.tightening.compute_bounds")
     if region.size != network.num_inputs:
         raise InvalidInputError(
             f"region has {region.size} pixels, network {network.name} takes {network.num_inputs}")
@@ -100,10 +111,10 @@ def compute_bounds(network: Network, region: Region, stages=STAGES,
         symbolic_pass(network, region, bounds)
         bounds.stages.append(StageReport("symbolic", bounds.unstable(network), network.num_relus,
                                          time.perf_counter() - t))
-    if "lp" in stages:
+    if "lp" in stages and lp is not None:
         t = time.perf_counter()
         deadline = None if time_limit is None else start + time_limit
-        solves = lp_pass(network, region, bounds, deadline)
+        solves = lp(network, region, bounds, deadline)
         bounds.stages.append(StageReport("lp", bounds.unstable(network), network.num_relus,
                                          time.perf_counter() - t, solves))
     return bounds
@@ -188,7 +199,7 @@ def back_substitute(network: Network, region: Region, bounds: Bounds, k: int,
                     spec: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of ``spec @ values[k+1]`` (default: values[k+1] itself) where layer ``k`` is
     affine, by back-substitution to the input through the current bounds."""
-    layer = network.layers[k]
+    layer = cast(Affine, network.layers[k])
     A = layer.dense_weight() if spec is None else _right_multiply(spec, layer.weight)
     c = layer.bias.copy() if spec is None else spec @ layer.bias
     A_up, A_lo, c_up, c_lo = A, A.copy(), c, c.copy()
@@ -230,78 +241,3 @@ def symbolic_pass(network: Network, region: Region, bounds: Bounds, start: int =
             bounds.tighten(k + 1, *back_substitute(network, region, bounds, k))
         else:
             bounds.tighten(k + 1, *_layer_interval(layer, bounds.lower[k], bounds.upper[k]))
-
-
-# -- LP ---------------------------------------------------------------------------------------------
-
-#: Dual simplex iterations allowed per LP bound, per row and column of the LP (see _lp_optimum).
-LP_ITERATIONS_PER_SIZE = 4
-
-
-def lp_pass(network: Network, region: Region, bounds: Bounds, deadline: float | None = None) -> int:
-    """LP-tighten the input of every unstable ReLU, layer by layer. Returns the LP count."""
-    import highspy
-
-    from .backends.highs import highs_from_problem
-    from .encodings.relu import encode_network
-    from .problem import ProblemBuilder
-
-    solves = 0
-    for k, layer in enumerate(network.layers):
-        if not isinstance(layer, ReLU):
-            continue
-        lo, hi = bounds.lower[k], bounds.upper[k]
-        todo = np.flatnonzero((lo < 0) & (hi > 0))
-        if todo.size == 0 or (k == 1 and isinstance(network.layers[0], Affine)):
-            # the first affine layer's bounds are already exact over the region (or, for an
-            # L2 ball, tighter than the LP over its box could make them)
-            continue
-        builder = ProblemBuilder("lp-bounds")
-        enc = encode_network(builder, network, region, bounds, upto=k)
-        problem = builder.build()
-        problem.integrality[:] = False
-        h = highs_from_problem(problem)
-        h.setOptionValue("simplex_iteration_limit",
-                         LP_ITERATIONS_PER_SIZE * (problem.num_rows + problem.num_cols))
-        cols = enc.values[k].cols
-        for i in todo:
-            if deadline is not None and time.perf_counter() > deadline:
-                return solves
-            col = int(cols[i])
-            if col < 0:
-                continue
-            new_lo = _lp_optimum(h, highspy, col, 1.0)
-            solves += 1
-            if new_lo is not None:
-                bounds.lower[k][i] = max(bounds.lower[k][i], new_lo - LP_SAFETY * (1 + abs(new_lo)))
-            if bounds.lower[k][i] >= 0:
-                continue
-            new_hi = _lp_optimum(h, highspy, col, -1.0)
-            solves += 1
-            if new_hi is not None:
-                bounds.upper[k][i] = min(bounds.upper[k][i], -new_hi + LP_SAFETY * (1 + abs(new_hi)))
-            if bounds.lower[k][i] > bounds.upper[k][i]:
-                bounds.tighten(k, bounds.lower[k], bounds.upper[k])
-        # later layers profit at once from the tightened ones
-        interval_pass(network, region, bounds, start=k)
-        symbolic_pass(network, region, bounds, start=k + 1)
-    return solves
-
-
-def _lp_optimum(h, highspy, col: int, sign: float) -> float | None:
-    """min sign·x[col] over the LP in ``h`` (None if the LP did not solve to optimality).
-
-    Each solve starts from the previous basis, which is usually a few dozen dual simplex
-    iterations; but on some LPs with tiny coefficients the warm start stalls for hundreds of
-    thousands of iterations (measured: 232,220 iterations and 50 s, against 1,097 iterations
-    and 0.1 s from scratch). So the iterations are capped (:data:`LP_ITERATIONS_PER_SIZE`
-    times the LP's size) and a stalled solve is restarted once from scratch."""
-    h.changeColCost(col, sign)
-    h.run()
-    if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
-        h.clearSolver()
-        h.run()
-    ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    value = h.getInfo().objective_function_value if ok else None
-    h.changeColCost(col, 0.0)
-    return value

@@ -2,16 +2,21 @@
 
 Results go to stdout (``--json`` for machines), progress and logs to stderr. Every
 :class:`~verify.errors.VerifyError` becomes a one-line ``verify: error: ...`` message and
-exit code 1; bad usage exits with 2.
+exit code 1; bad usage exits with 2. Ctrl-C or SIGTERM stops the work: the result so far is
+printed and saved as usual (status ``interrupted``) and the exit code is 130; a second signal
+quits at once (:mod:`verify.interrupts`).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import numpy as np
+import warnings
 
+from . import interrupts
 from .errors import VerifyError
+from .stdio import results_only_stdout
+from .cli_args import add_scale_arg
 
 EPILOG = """examples:
   verify models                          list the bundled models
@@ -20,7 +25,8 @@ EPILOG = """examples:
   verify backends                        installed solvers and what each can solve
   verify encode multiclass digit.png --task min-adv-card --out query.mps
   verify export mlp-256x2 mlp.onnx       a model as ONNX (its logits)
-  verify certify --model mlp.onnx --vnnlib prop.vnnlib   sat / unsat / timeout
+  verify certify --model mlp.onnx --vnnlib examples/properties/digit-7-eps0.03.vnnlib
+                                         sat / unsat / timeout
 
 Models are given by bundled name (see `verify models`) or by path to a .keras/.h5/.onnx file.
 Images are PNG/JPEG (converted to grayscale) or .npy arrays, 28x28, values in [0, 1]."""
@@ -32,11 +38,10 @@ def _print_json(obj) -> None:
 
 
 def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
+    # imported here, not at import: `verify --help` needs no numpy
+    from .results import json_default
+
+    return json_default(obj)
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -48,6 +53,7 @@ def _add_image(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="28x28 digit: PNG/JPEG (RGB is converted to grayscale) or .npy")
     p.add_argument("--resize", action="store_true",
                    help="scale an image of another size to 28x28 instead of refusing it")
+    add_scale_arg(p)
 
 
 # ---------------------------------------------------------------------------------- commands
@@ -95,7 +101,7 @@ def cmd_predict(args) -> int:
     from .data import read_image
     from .models import load_model
 
-    image = read_image(args.image, resize=args.resize)
+    image = read_image(args.image, resize=args.resize, scale=args.scale)
     model = load_model(args.model)
     logits = model.logits(image)[0]
     label = model.network.labels_from_logits(logits[None])[0]
@@ -115,7 +121,7 @@ def cmd_predict(args) -> int:
 
 #: Modules that add further subcommands: each has ``register(subparsers)``.
 COMMAND_MODULES = ("cli_solver", "cli_tasks", "cli_explain", "cli_attacks", "cli_bench",
-                   "cli_vnnlib")
+                   "cli_vnnlib", "cli_evidence")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,14 +160,28 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.run(args) or 0)
-    except VerifyError as exc:
-        print(f"verify: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("verify: interrupted", file=sys.stderr)
-        return 130
+    # stdout carries results only: native solver output (HiGHS's banner, ...) goes to stderr;
+    # Ctrl-C / SIGTERM stop the work, the result so far is printed and saved, exit code 130
+    with results_only_stdout(), warnings.catch_warnings(), interrupts.install_handlers():
+        warnings.showwarning = _one_line_warning
+        try:
+            code = int(args.run(args) or 0)
+            return interrupts.EXIT_CODE if interrupts.stop_requested() else code
+        except VerifyError as exc:
+            print(f"verify: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("verify: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            # the reader of stdout went away (`verify models | head`): stop quietly, as a
+            # command killed by SIGPIPE would
+            return 141
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings a user should read (an image's transparency flattened, ...) as one line."""
+    print(f"verify: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import cli_args
+
 
 def cmd_bench(args) -> int:
     from .bench import format_table, load_config, run_bench, summary_rows
@@ -15,6 +17,9 @@ def cmd_bench(args) -> int:
     if args.workers is not None and args.workers < 1:
         from .errors import InvalidInputError
         raise InvalidInputError(f"--workers must be ≥ 1, not {args.workers}")
+    from .outdir import check_output_dir
+
+    check_output_dir(out)   # before any query runs; run_bench then holds out/.lock
     run = run_bench(config, out, workers=args.workers or 1, scheduler=args.scheduler,
                     progress=not args.quiet)
     if not args.quiet:
@@ -58,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  verify bench benchmarks/bench-example.toml --scheduler tcp://10.0.0.5:8786\n"
                "  verify report runs/example")
     p.add_argument("config", help="benchmark config (.toml, or .yaml/.yml with pyyaml)")
-    p.add_argument("--workers", "-j", type=int, default=None, metavar="N",
+    p.add_argument("--workers", "-j", type=cli_args.workers, default=None, metavar="N",
                    help="local worker processes (default 1; solver threads per query = cores // N "
                         "unless the config sets threads)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import numpy as np
+from . import cli_args
+from .cli_args import add_scale_arg
 
 
 def cmd_explain(args) -> int:
@@ -14,10 +14,12 @@ def cmd_explain(args) -> int:
     from .data import read_image
     from .figures import explanation_figure
     from .models import load_model
+    from .outdir import prepare_output_dir
     from .tasks.explain import explain
 
+    out = prepare_output_dir(args.out)   # checked and locked before any work
     model = load_model(args.model)
-    image = read_image(args.image, resize=args.resize)
+    image = read_image(args.image, resize=args.resize, scale=args.scale)
     bar = tqdm(total=model.network.num_inputs, unit="px", desc="pixels decided", leave=False,
                disable=args.quiet, dynamic_ncols=True)
 
@@ -47,13 +49,14 @@ def cmd_explain(args) -> int:
                   f" (best found; proven lower bound {m['lower_bound']}, {m['status']})"))
     _log(line)
     payload = dict(r.to_dict(), image=args.image)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "result.json").write_text(_dump(payload))
-        np.save(out / "explanation_mask.npy", r.mask)
-        explanation_figure(r, out / "figure.png")
-        _log(f"wrote {out}/result.json, explanation_mask.npy, figure.png")
+    if out is not None:
+        from functools import partial
+
+        import numpy as np
+
+        out.commit({"explanation_mask.npy": np.asarray(r.mask),
+                    "figure.png": partial(explanation_figure, r), "result.json": _dump(payload)})
+        _log(f"wrote {out.path}/result.json, explanation_mask.npy, figure.png")
     if args.json:
         print(_dump(payload))
     elif not args.out:
@@ -63,7 +66,7 @@ def cmd_explain(args) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from .cli_tasks import add_encoding_arg
-    from .tasks.explain import METHODS, ORDERS
+    from .tasks.explain_choices import METHODS, ORDERS
 
     p = sub.add_parser(
         "explain", help="minimal set of pixels that forces the predicted label",
@@ -80,9 +83,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  verify explain examples/images/digit-7.png --minimum --time-limit 120")
     p.add_argument("image", help="28x28 digit: PNG/JPEG (RGB converted to grayscale) or .npy")
     p.add_argument("--resize", action="store_true", help="scale an image of another size to 28x28")
+    add_scale_arg(p)
     p.add_argument("--model", "-m", default=None,
                    help="bundled model name or path to .keras/.h5 (default: multiclass)")
-    p.add_argument("--eps", type=float, default=None,
+    p.add_argument("--eps", type=cli_args.radius, default=None,
                    help="free pixels only within ±EPS of their value (default: the full range [0, 1])")
     p.add_argument("--minimum", action="store_true",
                    help="also search for a cardinality-minimum explanation (use with --time-limit)")
@@ -95,9 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="solver for the exact checks: auto (default: cplex, else scip, else highs), "
                         "highs, scip, cplex, pyomo:<solver>")
     add_encoding_arg(p)
-    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+    p.add_argument("--time-limit", type=cli_args.seconds, default=None, metavar="S",
                    help="seconds; on timeout the explanation is still sound, with status time_limit")
-    p.add_argument("--threads", type=int, default=None, help="solver threads")
+    p.add_argument("--threads", type=cli_args.threads, default=None, help="solver threads")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print result.json to stdout")
     p.add_argument("--out", "-o", default=None, metavar="DIR",

@@ -6,6 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+from . import cli_args
+from .cli_args import add_scale_arg
+
 ENCODE_TASKS = {
     "min-adv-card": "card", "min-adv-l1": "l1", "min-adv-l2": "l2", "min-adv-sum": "l2",
     "min-adv-linf": "linf", "certify": None,
@@ -44,37 +47,41 @@ def region_from_args(args, center):
 
 
 def add_region_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--eps", type=float, default=None,
+    p.add_argument("--eps", type=cli_args.radius, default=None,
                    help="restrict the input to a ball of this radius around the image")
     p.add_argument("--norm", default=None, choices=["linf", "l1", "l2"],
                    help="norm of the --eps ball (default linf)")
-    p.add_argument("--pixels", type=int, default=None, metavar="K",
+    p.add_argument("--pixels", type=cli_args.pixels, default=None, metavar="K",
                    help="restrict the input to at most K changed pixels")
 
 
 def cmd_encode(args) -> int:
-    import numpy as np
-
     from .data import read_image
     from .encodings.query import build_query
     from .models import load_model
+    from .outdir import prepare_output_file
     from .problem_io import check_problem_path, write_problem
+    from .results import dumps
 
     check_problem_path(args.out)
+    # both files checked before any work; each written atomically at the end
+    problem_file = prepare_output_file(args.out)
+    sidecar_file = prepare_output_file(Path(args.out).with_suffix(".json"))
     model = load_model(args.model_spec)
-    image = read_image(args.image, resize=args.resize)
+    image = read_image(args.image, resize=args.resize, scale=args.scale)
     center = model.network.flatten_input(image)[0]
     region = region_from_args(args, center)
     stages = tuple(s.strip() for s in args.bounds.split(",") if s.strip())
-    query = build_query(model.network, image, norm=ENCODE_TASKS[args.task], target=args.target,
+    target = None if args.target is None else model.target_index(args.target, model.label(image))
+    query = build_query(model.network, image, norm=ENCODE_TASKS[args.task], target=target,
                         region=region, margin=args.margin, bound_stages=stages)
-    out = write_problem(query.problem, args.out)
-    sidecar = Path(args.out).with_suffix(".json")
+    out, sidecar = problem_file.path, sidecar_file.path
     summary = {"task": args.task, "model": model.name, "image": args.image,
                "problem_file": str(out), **query.summary(),
                "free_pixels": query.encoding.free_idx.tolist(),
                "blocks": {k: [int(v[0]), int(v[-1]) + 1] for k, v in query.problem.blocks.items() if len(v)}}
-    sidecar.write_text(json.dumps(summary, indent=1, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+    problem_file.commit(lambda path: write_problem(query.problem, path))
+    sidecar_file.commit(dumps(summary, indent=1))
     s = summary
     print(f"wrote {out} ({s['kind'].upper()}: {s['columns']} columns, {s['integer_columns']} integer, "
           f"{s['rows']} rows, {s['nonzeros']} nonzeros) and {sidecar}", file=sys.stderr)
@@ -107,12 +114,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model_spec", metavar="MODEL", help="bundled model name or path")
     p.add_argument("image", help="28x28 digit: PNG/JPEG or .npy")
     p.add_argument("--resize", action="store_true", help="scale an image of another size to 28x28")
+    add_scale_arg(p)
     p.add_argument("--task", required=True, choices=sorted(ENCODE_TASKS),
                    help="min-adv-*: minimal adversarial example in that norm (min-adv-sum = l2); "
                         "certify: feasibility of a label change in the region")
-    p.add_argument("--target", type=int, default=None, help="target label (default: any other)")
+    p.add_argument("--target", default=None, metavar="CLASS",
+                   help="target class, as outputs print it (default: any other); see verify info MODEL")
     add_region_args(p)
-    p.add_argument("--margin", type=float, default=1e-3,
+    p.add_argument("--margin", type=cli_args.margin, default=1e-3,
                    help="logit margin by which the new label must win (default 1e-3)")
     p.add_argument("--bounds", default="interval,symbolic,lp",
                    help="bound stages, comma-separated (default interval,symbolic,lp)")

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
-
-import numpy as np
 
 from .errors import InvalidInputError
+from .outdir import prepare_output_dir
+from . import cli_args, interrupts
+from .cli_args import add_scale_arg
 
 NORM_COMMANDS = {
     "min-adv-card": ("card", "fewest changed pixels"),
@@ -20,23 +19,39 @@ NORM_COMMANDS = {
 
 
 def _dump(obj) -> str:
-    return json.dumps(obj, indent=2, default=lambda o: o.item() if isinstance(o, np.generic) else str(o))
+    # imported here, not at import: `verify --help` needs no numpy
+    from .results import dumps
+
+    return dumps(obj)
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def write_adversarial_outputs(result, out: Path, suffix: str = "") -> None:
-    """adversarial.npy (float32, model shape), adversarial.png and figure.png."""
-    from .data import write_png
-    from .figures import adversarial_figure
+#: ``--target`` takes a class as outputs print it, not an index (they differ for twoclass).
+TARGET_HELP = ("only a change to this class counts: a class as the outputs print it (`verify info "
+               "MODEL` lists them): the digit for the ten-class models, 1 or 3 for twoclass")
 
-    out.mkdir(parents=True, exist_ok=True)
-    if result.adversarial is not None:
-        np.save(out / f"adversarial{suffix}.npy", result.adversarial.astype(np.float32))
-        write_png(result.adversarial, out / f"adversarial{suffix}.png")
-    adversarial_figure(result, out / f"figure{suffix}.png")
+
+def target_index(model, image, value) -> int | None:
+    """The label index of ``--target`` (a class name), refusing a class that is not the
+    model's or that the model already predicts for ``image`` (the message lists the choices)."""
+    return None if value is None else model.target_index(value, model.label(image))
+
+
+def adversarial_outputs(result, suffix: str = "") -> dict:
+    """The files of one minimal adversarial result, for :meth:`verify.outdir.OutputDir.commit`:
+    adversarial.npy (float32, model shape) and adversarial.png when there is an example, and
+    figure.png."""
+    from functools import partial
+
+    from .figures import adversarial_figure
+    from .outdir import image_files
+
+    files = image_files(f"adversarial{suffix}", result.adversarial) if result.adversarial is not None else {}
+    files[f"figure{suffix}.png"] = partial(adversarial_figure, result)
+    return files
 
 
 def _describe(r) -> str:
@@ -61,32 +76,42 @@ def cmd_min_adv(args) -> int:
     from .tasks.adversarial import min_adversarial
 
     norm = NORM_COMMANDS[args.command][0]
+    out = prepare_output_dir(args.out)   # checked and locked before any work
     model = load_model(args.model)
-    image = read_image(args.image, resize=args.resize)
+    image = read_image(args.image, resize=args.resize, scale=args.scale)
     if args.all_targets and args.target is not None:
         raise InvalidInputError("give either --target L or --all-targets, not both")
     label = model.label(image)
     targets = ([t for t in range(model.network.num_classes) if t != label] if args.all_targets
-               else [args.target])
+               else [target_index(model, image, args.target)])
+    from .budget import Deadline, part_limit
+    from .progress import report, reporting, stderr_reporter
+
     results = []
-    for i, target in enumerate(targets):
-        if len(targets) > 1:
-            _log(f"[{i + 1}/{len(targets)}] target {target} ...")
-        r = min_adversarial(model, image, norm=norm, target=target, backend=args.backend,
-                            time_limit=args.time_limit, margin=args.margin,
-                            pixel_levels=args.pixel_levels, threads=args.threads,
-                            encoding=args.encoding)
-        _log(_describe(r))
-        results.append(r)
+    total = Deadline(args.total_time_limit, "--total-time-limit")   # all targets together
+    with reporting(None if args.quiet else stderr_reporter()):
+        for i, target in enumerate(targets):
+            limit = part_limit(args.time_limit, total, len(targets) - i)
+            if len(targets) > 1:
+                report(f"[{i + 1}/{len(targets)}] target {model.class_name(target)}"
+                       + ("" if limit is None else f", time limit {limit:.1f} s") + " ...")
+            r = min_adversarial(model, image, norm=norm, target=target, backend=args.backend,
+                                time_limit=limit, margin=args.margin,
+                                pixel_levels=args.pixel_levels, threads=args.threads,
+                                encoding=args.encoding)
+            _log(_describe(r))
+            results.append(r)
+            if interrupts.stop_requested():
+                break       # Ctrl-C: the finished targets and the interrupted one are kept
     payload = [dict(r.to_dict(), image=args.image) for r in results]
     payload_out = payload if args.all_targets else payload[0]
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
+        files = {}
         for r in results:
-            write_adversarial_outputs(r, out, f"-target{r.target}" if args.all_targets else "")
-        (out / "result.json").write_text(_dump(payload_out))
-        _log(f"wrote {out}/result.json, adversarial*.npy/.png, figure*.png")
+            files.update(adversarial_outputs(r, f"-target{r.target}" if args.all_targets else ""))
+        files["result.json"] = _dump(payload_out)
+        out.commit(files)
+        _log(f"wrote {out.path}/result.json, adversarial*.npy/.png, figure*.png")
     if args.json:
         print(_dump(payload_out))
     elif not args.out:
@@ -96,7 +121,7 @@ def cmd_min_adv(args) -> int:
 
 
 def cmd_certify(args) -> int:
-    from .data import read_image, write_png
+    from .data import read_image
     from .models import load_model
     from .tasks.robustness import certify
 
@@ -106,11 +131,15 @@ def cmd_certify(args) -> int:
         return certify_vnnlib_command(args)
     if args.image is None:
         raise InvalidInputError("give an IMAGE (with --eps or --pixels), or a property with --vnnlib")
+    out = prepare_output_dir(args.out)   # checked and locked before any work
     model = load_model(args.model)
-    image = read_image(args.image, resize=args.resize)
-    r = certify(model, image, eps=args.eps, norm=args.norm or "linf", pixels=args.pixels,
-                target=args.target, backend=args.backend, time_limit=args.time_limit,
-                threads=args.threads, encoding=args.encoding)
+    image = read_image(args.image, resize=args.resize, scale=args.scale)
+    from .progress import reporting, stderr_reporter
+
+    with reporting(None if args.quiet else stderr_reporter()):
+        r = certify(model, image, eps=args.eps, norm=args.norm or "linf", pixels=args.pixels,
+                    target=target_index(model, image, args.target), backend=args.backend,
+                    time_limit=args.time_limit, threads=args.threads, encoding=args.encoding)
     name = lambda l: r.classes[l] if l is not None and l < len(r.classes) else l  # noqa: E731
     line = (f"{r.model}: label {name(r.original_label)} within {r.region}: {r.status.upper()}"
             + (f" by {r.method}" if r.method else "")
@@ -118,13 +147,16 @@ def cmd_certify(args) -> int:
             + f" ({r.time_s:.2f} s)")
     _log(line)
     payload = dict(r.to_dict(), image=args.image)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        if r.counterexample is not None:
-            np.save(out / "adversarial.npy", r.counterexample.astype(np.float32))
-            write_png(r.counterexample, out / "adversarial.png")
-        (out / "result.json").write_text(_dump(payload))
+    if out is not None:
+        from functools import partial
+
+        from .figures import certify_figure
+        from .outdir import image_files
+
+        files = image_files("adversarial", r.counterexample) if r.counterexample is not None else {}
+        files["figure.png"] = partial(certify_figure, r)   # original | changed pixels | counterexample
+        files["result.json"] = _dump(payload)
+        out.commit(files)   # replaces every file of an earlier run (no stale adversarial.npy)
     if args.json:
         print(_dump(payload))
     elif not args.out:
@@ -144,18 +176,22 @@ def _common(p: argparse.ArgumentParser, image_optional: bool = False) -> None:
                    help="28x28 digit: PNG/JPEG (RGB converted to grayscale) or .npy"
                         + (" (not with --vnnlib)" if image_optional else ""))
     p.add_argument("--resize", action="store_true", help="scale an image of another size to 28x28")
+    add_scale_arg(p)
     p.add_argument("--model", "-m", default=None,
                    help="bundled model name or path to .keras/.h5/.onnx (default: multiclass)")
-    p.add_argument("--target", type=int, default=None, help="only a change to this label counts")
+    p.add_argument("--target", default=None, metavar="CLASS", help=TARGET_HELP)
     p.add_argument("--backend", "-b", default=None,
                    help="solver: highs (default), scip (default for L2), cplex, pyomo:<solver>; "
                         "BNNs with --encoding cnf: sat:minicard (default), sat:gluecard4, "
                         "sat:glucose4+totalizer, ...")
     add_encoding_arg(p)
-    p.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="seconds; on timeout the best example and the proven bound are returned")
-    p.add_argument("--threads", type=int, default=None, help="solver threads")
+    p.add_argument("--time-limit", type=cli_args.seconds, default=None, metavar="S",
+                   help="seconds; on timeout the best example and the proven bound are returned"
+                        + ("" if image_optional else " (with --all-targets: per target)"))
+    p.add_argument("--threads", type=cli_args.threads, default=None, help="solver threads")
     p.add_argument("--json", action="store_true", help="print result.json to stdout")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress lines on stderr (heuristic, bounds, solver, descent rounds)")
     p.add_argument("--out", "-o", default=None, metavar="DIR",
                    help="write result.json, adversarial.npy/.png and figure.png here")
 
@@ -171,13 +207,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "nothing smaller exists (status 'optimal'). A fast heuristic bounds the "
                         "search, the solver proves the optimum, and the model itself (Keras or onnxruntime) re-checks "
                         "the example.",
-            epilog=f"example:\n  verify {name} examples/images/digit-7.png --model cnn --out out/")
+            epilog=f"example:\n  verify {name} examples/images/digit-9.png --model cnn --out out/")
         _common(p)
         p.add_argument("--all-targets", action="store_true",
-                       help="one minimal example per other label")
-        p.add_argument("--pixel-levels", type=int, default=None, metavar="N",
+                       help="one minimal example per other label (--time-limit then applies to "
+                            "each target; see --total-time-limit)")
+        p.add_argument("--total-time-limit", type=cli_args.seconds, default=None, metavar="S",
+                       help="with --all-targets: seconds for all targets together; each target "
+                            "gets an even split of what is left (time a target does not use "
+                            "passes on to the next), and at most --time-limit if that is given")
+        p.add_argument("--pixel-levels", type=cli_args.pixel_levels, default=None, metavar="N",
                        help="restrict pixels to N levels (256: 8-bit, so the saved PNG is adversarial)")
-        p.add_argument("--margin", type=float, default=1e-3,
+        p.add_argument("--margin", type=cli_args.margin, default=1e-3,
                        help="logit margin by which the new label must win (default 1e-3)")
         p.set_defaults(run=cmd_min_adv)
 
@@ -191,7 +232,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  verify certify examples/images/digit-7.png --pixels 3 --model cnn\n"
                "  verify certify examples/images/digit-7.png --pixels 3 --model bnn --encoding cnf"
                "   (BNN: at most 3 flipped pixel bits)\n"
-               "  verify certify --model net.onnx --vnnlib prop.vnnlib --time-limit 60"
+               "  verify certify --model mlp.onnx --vnnlib examples/properties/digit-7-eps0.3.vnnlib --time-limit 60"
                "   (prints sat / unsat / timeout)")
     _common(p, image_optional=True)
     add_region_args(p)

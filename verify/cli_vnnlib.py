@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .errors import InvalidInputError
+from . import cli_args
 
 
 def _log(msg: str) -> None:
@@ -26,17 +27,17 @@ def certify_vnnlib_command(args) -> int:
     if extra:
         raise InvalidInputError("--vnnlib takes the input region and the output condition from "
                                 f"the property file; drop {', '.join(extra)}")
+    from .outdir import prepare_output_dir
+
+    out = prepare_output_dir(args.out)   # checked and locked before any work
     model = load_model(args.model)
     prop = parse_vnnlib(args.vnnlib, model.network.num_inputs, model.network.num_outputs)
     r = certify_vnnlib(model, prop, backend=args.backend, time_limit=args.time_limit,
                        threads=args.threads)
     _log(f"{r.model}: {args.vnnlib}: {r.verdict}" + (f" by {r.method}" if r.method else "")
          + f" ({len(prop.cases)} case(s), {r.time_s:.2f} s)")
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "result.txt").write_text(r.vnncomp_text())
-        (out / "result.json").write_text(json.dumps(r.to_dict(), indent=2))
+    if out is not None:
+        out.commit({"result.txt": r.vnncomp_text(), "result.json": json.dumps(r.to_dict(), indent=2)})
     if args.json:
         print(json.dumps(r.to_dict(), indent=2))
     else:
@@ -51,6 +52,11 @@ def cmd_vnncomp(args) -> int:
 
     total = len(read_instances(args.directory))
     results = Path(args.out) if args.out else Path(args.directory) / "results.csv"
+    from .outdir import AppendFile
+
+    # checked and locked (a second run on the same CSV is refused) before any instance runs
+    lock = AppendFile(results, "--out" if args.out else "results",
+                      folders=(results.parent / f"{results.stem}-counterexamples",))
     already = len(read_results(results))
     bar = tqdm(total=total, initial=min(already, total), unit="instance", disable=args.quiet,
                file=sys.stderr, dynamic_ncols=True)
@@ -59,8 +65,11 @@ def cmd_vnncomp(args) -> int:
         bar.set_postfix_str(f"{Path(inst.vnnlib).name}: {row['verdict']}")
         bar.update(1)
 
-    rows = run_vnncomp(args.directory, results, backend=args.backend, threads=args.threads,
-                       timeout_cap=args.timeout_cap, progress=progress)
+    try:
+        rows = run_vnncomp(args.directory, results, backend=args.backend, threads=args.threads,
+                           timeout_cap=args.timeout_cap, progress=progress)
+    finally:
+        lock.release()
     bar.close()
     s = summary(rows)
     if args.json:
@@ -76,13 +85,16 @@ def cmd_vnncomp(args) -> int:
 
 def cmd_export(args) -> int:
     from .models import load_model
-    from .onnx_io import export_model
+    from .models import export_model
 
     out = Path(args.output)
     if not str(out).lower().endswith((".onnx", ".onnx.gz")):
         raise InvalidInputError(f"output {out} must end in .onnx or .onnx.gz")
+    from .outdir import prepare_output_file
+
+    target = prepare_output_file(out, option="output")   # checked before the model is loaded
     model = load_model(args.model_spec)
-    export_model(model, out, opset=args.opset)
+    target.commit(lambda path: export_model(model, path, opset=args.opset))
     _log(f"wrote {out}: {model.name} ({model.network.num_inputs} inputs -> "
          f"{model.network.num_outputs} logits, without the final {model.network.output_activation})")
     return 0
@@ -103,8 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", default=None, metavar="CSV",
                    help="results CSV (default DIR/results.csv)")
     p.add_argument("--backend", "-b", default=None, help="MIP solver (default highs)")
-    p.add_argument("--threads", type=int, default=None, help="solver threads")
-    p.add_argument("--timeout-cap", type=float, default=None, metavar="S",
+    p.add_argument("--threads", type=cli_args.threads, default=None, help="solver threads")
+    p.add_argument("--timeout-cap", type=cli_args.seconds, default=None, metavar="S",
                    help="use at most S seconds per instance, whatever instances.csv says")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -119,5 +131,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: verify export mlp-256x2 mlp-256x2.onnx")
     p.add_argument("model_spec", metavar="MODEL", help="bundled model name or path")
     p.add_argument("output", metavar="OUT", help="output file, .onnx or .onnx.gz")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=cli_args.opset, default=17, help="ONNX opset (default 17)")
     p.set_defaults(run=cmd_export)

@@ -60,34 +60,96 @@ def adversarial_figure(result, path: str | Path) -> Path:
     return _save(plt, fig, path)
 
 
-def explanation_figure(result, path: str | Path) -> Path:
-    """original | the explanation's pixels (their values) on a contrasting background."""
+def certify_figure(result, path: str | Path) -> Path:
+    """A certify answer (a :class:`~verify.results.CertifyResult`): original | changed pixels |
+    counterexample when one was found; otherwise the original beside the verdict."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.6))
+    name = lambda l: result.classes[l] if l is not None and l < len(result.classes) else l  # noqa: E731
+    orig = _image(result.image)
+    cex = result.counterexample
+    fig, axes = plt.subplots(1, 3 if cex is not None else 2, figsize=(9 if cex is not None else 5.6, 3.4))
+    axes[0].imshow(orig, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"original: {name(result.original_label)}")
+    if cex is not None:
+        delta = _image(np.asarray(cex, dtype=np.float64) - np.asarray(result.image, dtype=np.float64))
+        lim = max(float(np.abs(delta).max()), 1e-6)
+        im = axes[1].imshow(delta, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
+        axes[1].set_title(f"changed pixels: {int(np.count_nonzero(delta))}")
+        axes[2].imshow(_image(cex), cmap="gray", vmin=0, vmax=1)
+        axes[2].set_title(f"counterexample: {name(result.adversarial_label)}")
+    else:
+        text = {"verified": "VERIFIED\nno input in the region\nchanges the label",
+                "unknown": "UNKNOWN\nundecided within\nthe time limit"}.get(
+                    result.status, result.status.upper())
+        axes[1].text(0.5, 0.5, text, ha="center", va="center", fontsize=11)
+        axes[1].set_frame_on(False)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    how = f" by {result.method}" if result.method else ""
+    fig.suptitle(f"{result.model}, label {name(result.original_label)} within {result.region}: "
+                 f"{result.status}{how}", fontsize=10)
+    return _save(plt, fig, path)
+
+
+#: Colours of the explanation figure: kept pixels that are ink (bright) or background (dark).
+KEPT_INK = (0.90, 0.30, 0.05)
+KEPT_DARK = (0.10, 0.45, 0.90)
+
+
+def _explanation_rgb(orig: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image faded to a light grey wash, with the kept pixels drawn in colour (ink in
+    orange, background in blue, both with the pixel's brightness), so the explanation stands
+    out and the freed pixels recede."""
+    rgb = np.repeat((0.55 + 0.35 * orig)[..., None], 3, axis=-1)        # freed: faded image
+    ink = np.asarray(KEPT_INK)[None, :]
+    dark = np.asarray(KEPT_DARK)[None, :]
+    v = orig[mask][:, None]
+    rgb[mask] = np.where(v >= 0.5, ink * (0.55 + 0.45 * v), dark * (0.55 + 0.45 * (1 - v)))
+    return rgb
+
+
+def explanation_figure(result, path: str | Path) -> Path:
+    """original | the explanation: its kept pixels in colour over the faded image, with a
+    legend (and the minimum explanation beside it when one was searched for)."""
+    from matplotlib.patches import Patch
+
+    plt = _plt()
+    minimum = result.minimum if result.minimum and result.minimum.get("pixels") is not None else None
+    cols = 3 if minimum is not None else 2
+    fig, axes = plt.subplots(1, cols, figsize=(3.3 * cols, 4.4))
     name = result.classes[result.original_label] if result.original_label < len(result.classes) \
         else result.original_label
     orig = _image(result.image)
     mask = _image(result.mask.astype(np.float64)) > 0.5
     axes[0].imshow(orig, cmap="gray", vmin=0, vmax=1)
-    axes[0].set_title(f"original: {name}")
-    rgb = np.empty(orig.shape + (3,))
-    rgb[...] = (0.85, 0.35, 0.1)                  # free pixels: orange background
-    rgb[mask] = np.repeat(orig[mask][:, None], 3, axis=1)
-    axes[1].imshow(rgb, interpolation="nearest")
-    axes[1].set_title(f"explanation: {result.size} pixels")
+    axes[0].set_title(f"original: {name}", fontsize=10)
+    axes[1].imshow(_explanation_rgb(orig, mask), interpolation="nearest")
+    proof = "subset-minimal, proven" if result.minimal else f"sound, not proven minimal ({result.status})"
+    axes[1].set_title(f"explanation: {result.size} of {orig.size} pixels\n({proof})", fontsize=9)
+    if minimum is not None:
+        m = np.zeros(orig.size, dtype=bool)
+        m[np.asarray(minimum["pixels"], dtype=int)] = True
+        axes[2].imshow(_explanation_rgb(orig, m.reshape(orig.shape)), interpolation="nearest")
+        how = "proven minimum" if minimum["status"] == "minimum" else \
+            f"best found, lower bound {minimum['lower_bound']}"
+        axes[2].set_title(f"minimum explanation: {minimum['size']} pixels\n({how})", fontsize=9)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    rng = "free over [0, 1]" if result.eps is None else f"free within ±{result.eps:g}"
-    proof = "subset-minimal (proven)" if result.minimal else f"not proven minimal: {result.status}"
-    extra = ""
-    if result.minimum is not None:
-        m = result.minimum
-        extra = f"\nminimum: {m['size']}" + (" (proven)" if m["status"] == "minimum"
-                                             else f", lower bound {m['lower_bound']}")
-    fig.suptitle(f"{result.model}: pixels that force '{name}' (others {rng}); {proof}{extra}",
-                 fontsize=9)
-    return _save(plt, fig, path)
+    rng = "any value in [0, 1]" if result.eps is None else f"any value within ±{result.eps:g}"
+    handles = [Patch(color=KEPT_INK, label="kept, ink: held at its value"),
+               Patch(color=KEPT_DARK, label="kept, background: held at its value"),
+               Patch(color=(0.55, 0.55, 0.55), label=f"freed (faded image): may take {rng}")]
+    fig.legend(handles=handles, loc="lower center", ncol=1, fontsize=8, frameon=False)
+    fig.suptitle(f"{result.model}: the kept pixels alone force the label '{name}'", fontsize=10)
+    fig.tight_layout(rect=(0, 0.15, 1, 0.94))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 UNITS = {"card": "pixels", "l1": "L1", "l2": "squared L2", "linf": "L∞"}

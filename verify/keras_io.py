@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -44,14 +45,46 @@ FINAL_ACTIVATIONS = ("sigmoid", "softmax")
 
 
 def import_keras():
-    """Import Keras (JAX backend unless the user chose another) with its chatter silenced."""
+    """Import Keras (JAX backend unless the user chose another) with its chatter silenced.
+
+    Keras picks its backend once, at its first import: ``KERAS_BACKEND`` if set, else
+    ``~/.keras/keras.json``. ``import verify`` sets ``KERAS_BACKEND=jax`` when it is unset, so
+    importing verify first always works; a backend chosen otherwise (the variable, or a
+    keras.json read by an earlier ``import keras``) is kept. When that backend cannot be
+    imported (e.g. tensorflow is not installed) this raises a one-line
+    :class:`~verify.errors.ModelLoadError` that says to set ``KERAS_BACKEND=jax``, instead of
+    Keras's traceback.
+    """
     os.environ.setdefault("KERAS_BACKEND", "jax")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras  # noqa: WPS433
+    try:
+        import keras  # noqa: WPS433
 
-    importlib.import_module(f"{__package__}.layers")    # registers the BNN layers for load_model
-
+        importlib.import_module(f"{__package__}.layers")    # registers the BNN layers for load_model
+    except Exception as exc:  # ImportError for a missing backend, ValueError for an unknown one
+        backend = os.environ.get("KERAS_BACKEND", "")
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fix = ("install JAX (pip install jax)" if backend == "jax" else
+               "verify runs Keras on JAX: set KERAS_BACKEND=jax (e.g. `KERAS_BACKEND=jax verify "
+               "...`, or os.environ['KERAS_BACKEND'] = 'jax' before the first import of keras)")
+        raise ModelLoadError(f"cannot import Keras with its {backend!r} backend "
+                             f"(KERAS_BACKEND): {reason}; {fix}") from None
     return keras
+
+
+def _check_keras_archive(path: Path) -> None:
+    """A ``.keras`` file is a zip archive; Keras reports one that is not (a corrupt or
+    truncated download) as "File not found", so say what is really wrong."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.getinfo("config.json")
+    except KeyError:
+        return                                   # a zip without config.json: Keras says so
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        size = path.stat().st_size
+        raise ModelLoadError(
+            f"cannot load {path} as a Keras model: it is not a valid .keras file, which is a zip "
+            f"archive ({exc}; {size} bytes): the file is corrupt or truncated") from None
 
 
 def load_keras_model(path: str | os.PathLike) -> Any:
@@ -64,7 +97,8 @@ def load_keras_model(path: str | os.PathLike) -> Any:
             f"{path} is not a Keras model file (expected .keras or .h5); "
             "bundled models are referenced by name, see `verify models`")
     keras = import_keras()
-
+    if path.suffix.lower() == ".keras":
+        _check_keras_archive(path)
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a corrupt file

@@ -9,13 +9,17 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .data import ASSETS
 from .errors import InvalidInputError, ModelLoadError
-from .network import Network
+
+if TYPE_CHECKING:            # the readers import it; `verify models` needs no scipy
+    import onnx
+
+    from .network import Network
 
 MODELS_DIR = ASSETS / "models"
 DEFAULT_MODEL = "multiclass"
@@ -61,6 +65,23 @@ class LoadedModel:
 
     def class_name(self, label: int) -> str:
         return str(self.classes[label]) if label < len(self.classes) else str(label)
+
+    def target_index(self, name: Any, label: int | None = None) -> int:
+        """The label index of the class *named* ``name``, as outputs print it (``verify info``
+        lists the classes). For the digit models name and index coincide; ``twoclass`` has the
+        classes ``[1, 3]``, so ``"3"`` is index 1. A name that is no class, or the class
+        ``label`` (the one already predicted), is refused with the valid choices."""
+        names = [self.class_name(i) for i in range(self.network.num_classes)]
+        text = str(name).strip()
+        if text not in names:
+            raise InvalidInputError(f"target {text!r} is not a class of {self.name}; its classes "
+                                    f"are {', '.join(names)}")
+        index = names.index(text)
+        if label is not None and index == label:
+            others = ", ".join(n for i, n in enumerate(names) if i != label)
+            raise InvalidInputError(f"target {text} is the class {self.name} already predicts for "
+                                    f"this image; choose another: {others}")
+        return index
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Logits of the network IR (float64) for one image or a batch."""
@@ -166,3 +187,22 @@ def load_model(spec: Any = None) -> LoadedModel:
     network = network_from_keras(keras_model, name)
     classes = list(meta.get("classes") or range(network.num_classes))
     return LoadedModel(name, keras_model, network, path, classes, meta)
+
+
+def export_model(model: Any, path: str | os.PathLike, opset: int = 17) -> "onnx.ModelProto":
+    """Export a loaded model (:class:`LoadedModel`, or anything :func:`load_model` accepts)
+    as ONNX to ``path``: its network as read (not merged), named after the model in the ONNX
+    ``doc_string`` and metadata. (It lives here, above both readers, so that
+    :mod:`verify.onnx_io` never imports this module.)"""
+    from onnx import helper
+
+    from .onnx_io import network_to_onnx, save_onnx
+
+    loaded = load_model(model)
+    source = f"model '{loaded.name}'" + (f" ({loaded.path})" if loaded.path else "")
+    onnx_model = network_to_onnx(loaded.network, None, opset, source=source)
+    helper.set_model_props(onnx_model, {
+        **{p.key: p.value for p in onnx_model.metadata_props}, "source": loaded.name,
+        "verify.model": loaded.name})
+    save_onnx(onnx_model, path)
+    return onnx_model

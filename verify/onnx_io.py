@@ -59,8 +59,8 @@ and the patterns :func:`network_to_onnx` writes for layers that have no single O
 Everything else raises ONE :class:`~verify.errors.UnsupportedOperatorError` that lists every
 offending node with its operator and the reason.
 
-Writing: :func:`network_to_onnx`, :func:`export_model`
-=====================================================
+Writing: :func:`network_to_onnx`, :func:`verify.models.export_model`
+====================================================================
 
 The graph's input ``input`` has shape ``("N",) + network.input_shape`` (float32), its output
 ``logits`` shape ``("N", num_outputs)``: the logits, without the final sigmoid/softmax (which
@@ -1172,22 +1172,6 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
     else:
         onnx.save(model, str(path))
     return path
-
-
-def export_model(model: Any, path: str | os.PathLike, opset: int = 17) -> onnx.ModelProto:
-    """Export a loaded model (:class:`verify.models.LoadedModel`, or anything
-    :func:`verify.models.load_model` accepts) as ONNX to ``path``: its network as read (not
-    merged), named after the model in the ONNX ``doc_string`` and metadata."""
-    from .models import load_model
-
-    loaded = load_model(model)
-    source = f"model '{loaded.name}'" + (f" ({loaded.path})" if loaded.path else "")
-    onnx_model = network_to_onnx(loaded.network, None, opset, source=source)
-    helper.set_model_props(onnx_model, {
-        **{p.key: p.value for p in onnx_model.metadata_props}, "source": loaded.name,
-        "verify.model": loaded.name})
-    save_onnx(onnx_model, path)
-    return onnx_model
 
 
 # ---------------------------------------------------------------------------------------------

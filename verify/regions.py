@@ -14,6 +14,9 @@ region            set of images x                              exact in a MIP?
 :class:`L0Ball`   at most k pixels differ from c               yes (binary columns)
 ================  ===========================================  ==========================
 
+:class:`PixelReveal` (the view of a debate's judge) is a finite set: each pixel shows its
+value or 0, with at most k more shown than already revealed; exact in a MIP (binary columns).
+
 Each region gives the exact (or, for the L2 ball, sound) minimum and maximum of any linear
 function over itself (:meth:`Region.linear_bounds`) — the first-layer rule of interval
 bounds and the concretisation step of symbolic bounds — and adds its budget to a problem
@@ -261,12 +264,102 @@ def _top_k_sum(gains: np.ndarray, k: int) -> np.ndarray:
     return np.partition(gains, gains.shape[1] - k, axis=1)[:, -k:].sum(axis=1)
 
 
+class PixelReveal(Region):
+    """Reveal at most ``k`` more of an image's pixels: each pixel shows either its value or 0.
+
+    The judge of a debate (:mod:`verify.tasks.evidence`) sees an image in which only a few
+    pixels are *revealed*; every other pixel reads 0. This region is the set of such views of
+    ``image``: the pixels in ``revealed`` show their values; of the other **non-zero** pixels
+    (the candidates; a 0-valued pixel looks the same revealed or not) at most ``k`` more show
+    theirs, the rest read 0. It is a finite set — ``x_i ∈ {0, v_i}`` — not a box: the centre
+    is the view with nothing more revealed, and ``[lo, hi]`` (``lo`` = centre, ``hi`` = the
+    image on the candidates) is only its hull.
+
+    Bounds of a linear function ``a·x + c``: its value on the centre plus the ``k`` largest
+    positive single-pixel gains ``a_i v_i`` (upper) or the ``k`` most negative (lower). This
+    is exact: the extremes over the finite set are attained by revealing those pixels.
+
+    In a MIP (:meth:`encode`): one binary ``r_i`` per candidate, ``x_i = v_i r_i`` and
+    ``Σ r_i ≤ k``. Relaxed (``0 ≤ r_i ≤ 1``) that is ``0 ≤ x_i ≤ v_i``, ``Σ x_i / v_i ≤ k``: the
+    LP the bound tightening of :mod:`verify.bounds` works on.
+    """
+
+    def __init__(self, image, k: int, revealed=()):
+        image = _as_flat(image)
+        if int(k) != k or k < 0:
+            raise InvalidInputError(f"k (pixels to reveal) must be a non-negative integer, got {k}")
+        n = image.size
+        shown = np.zeros(n, dtype=bool)
+        given = np.asarray(list(revealed)).ravel()
+        if given.size and not (np.issubdtype(given.dtype, np.integer)
+                               or (np.issubdtype(given.dtype, np.floating)
+                                   and np.all(given == np.round(given)))):
+            raise InvalidInputError(f"revealed pixels must be whole pixel indices, got {list(given)}")
+        for i in given.astype(np.int64):
+            if not 0 <= i < n:
+                raise InvalidInputError(f"revealed pixel {i} is out of range 0..{n - 1}")
+            if image[i] == 0:
+                raise InvalidInputError(f"revealed pixel {i} has value 0: only non-zero pixels "
+                                        "can be revealed")
+            shown[i] = True
+        center = np.where(shown, image, 0.0)
+        candidates = (image != 0) & ~shown
+        super().__init__(center, center, np.where(candidates, image, center))
+        self.image = image
+        self.k = int(k)
+        self.revealed = np.flatnonzero(shown)
+
+    @property
+    def candidates(self) -> np.ndarray:
+        """Indices of the pixels that may still be revealed (non-zero, not yet revealed)."""
+        return np.flatnonzero(self.free)
+
+    def describe(self) -> str:
+        return (f"reveal at most {self.k} of {int(self.free.sum())} pixels"
+                + (f" ({self.revealed.size} already revealed)" if self.revealed.size else ""))
+
+    def view(self, pixels) -> np.ndarray:
+        """The image the judge sees with ``pixels`` revealed on top of the already revealed
+        ones (flat)."""
+        x = self.center.copy()
+        idx = np.asarray(list(pixels), dtype=np.int64)
+        x[idx] = self.image[idx]
+        return x
+
+    def linear_bounds(self, A, c=0.0):
+        A, up, down = self._deviation_gains(A)
+        base = A @ self.center + c
+        return base - _top_k_sum(down, self.k), base + _top_k_sum(up, self.k)
+
+    def encode(self, builder, input_cols, free_idx):
+        n = free_idx.size
+        r = builder.add_vars("region.revealed", n, 0.0, 1.0, integer=True)
+        rows = np.arange(n)
+        # x_i − v_i r_i = 0
+        builder.add_rows(np.r_[rows, rows], np.r_[input_cols, r],
+                         np.r_[np.ones(n), -self.image[free_idx]], 0.0, 0.0, count=n)
+        if self.k < n:
+            builder.add_rows(np.zeros(n), r, np.ones(n), -np.inf, self.k, count=1)
+        return {"revealed": r}
+
+    def sample(self, rng, count):
+        x = np.tile(self.center, (count, 1))
+        cand = self.candidates
+        for j, row in enumerate(x):
+            size = min(self.k, cand.size) if j % 2 == 0 else rng.integers(0, min(self.k, cand.size) + 1)
+            pick = rng.choice(cand, size=size, replace=False)
+            row[pick] = self.image[pick]
+        return x
+
+
 def budget_region(center, eps: float | None = None, norm: str = "linf",
                   pixels: int | None = None) -> Region:
     """The region of a robustness budget: ``eps`` in ``norm`` (``linf``, ``l1``, ``l2``) or at
     most ``pixels`` changed pixels. Exactly one budget must be given."""
     if (eps is None) == (pixels is None):
         raise InvalidInputError("give exactly one budget: eps (with norm) or pixels")
+    from .validate import check_eps
+    check_eps(eps, norm)
     if pixels is not None:
         return L0Ball(center, pixels)
     kinds = {"linf": LinfBall, "l1": L1Ball, "l2": L2Ball}

@@ -7,39 +7,84 @@ changed pixels (card), L1, squared L2 (the sum of squared changes), L∞.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
+from .status import OUTCOME_OF_STATUS, Outcome, Status, outcome_of
 
-class Outcome:
-    """Statuses of the exact tasks (beside the backends' own, see :class:`verify.backends.Status`)."""
-
-    OPTIMAL = "optimal"          # proven minimal (within the relative gap asked for)
-    INFEASIBLE = "infeasible"    # proven: no adversarial example exists in the region
-    TIME_LIMIT = "time_limit"    # stopped by the time limit: best example found + proven bound
-    VERIFIED = "verified"        # certify: proven robust
-    COUNTEREXAMPLE = "counterexample"
-    UNKNOWN = "unknown"          # certify: undecided within the time limit
+__all__ = ["OUTCOME_OF_STATUS", "AdversarialResult", "CertifyResult", "Outcome", "Result",
+           "Status", "dumps", "json_default", "json_value", "outcome_of"]
 
 
-def _num(v):
-    if v is None:
-        return None
+def json_value(v: Any) -> Any:
+    """THE JSON sanitiser of every result: numpy scalars and arrays become Python values and
+    lists, NaN/inf become None, a bool stays a bool (``True`` is not ``1``), a status enum
+    becomes its plain string, dicts/lists/tuples are cleaned recursively and a :class:`Result`
+    becomes its :meth:`~Result.to_dict`. Anything else (str, ...) is returned unchanged."""
+    if v is None or isinstance(v, str):
+        return str(v) if isinstance(v, StrEnum) else v
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
     if isinstance(v, (np.floating, float)):
         return float(v) if np.isfinite(v) else None
     if isinstance(v, (np.integer, int)):
         return int(v)
+    if isinstance(v, np.ndarray):
+        return [json_value(e) for e in v.tolist()]
+    if isinstance(v, dict):
+        return {(str(k) if isinstance(k, StrEnum) else k): json_value(e) for k, e in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_value(e) for e in v]
+    if isinstance(v, Result):
+        return v.to_dict()
     return v
 
 
+#: Scalars are cleaned the same way (the name the result classes use).
+_num = json_value
+
+
+def json_default(obj: Any) -> Any:
+    """``default=`` for :func:`json.dumps` of anything a command prints: numpy scalars by
+    value, arrays as lists, results by :meth:`Result.to_dict`, anything else as ``str``."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Result):
+        return obj.to_dict()
+    return str(obj)
+
+
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    """The JSON text of ``obj`` as every command writes it (``result.json``, ``--json``)."""
+    return json.dumps(obj, indent=indent, default=json_default)
+
+
+class Result:
+    """Base of every task result (adversarial, certify, explanation, VNN-LIB property,
+    attack, comparison): :meth:`to_dict` is the JSON form, built with :func:`json_value`
+    (its ``status`` an :class:`Outcome` or the task's own verdict word), :meth:`to_json` its
+    text."""
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return dumps(json_value(self.to_dict()), indent=indent)
+
+
 @dataclass
-class AdversarialResult:
+class AdversarialResult(Result):
     task: str                     # "min-adv-card", "min-adv-l1", "min-adv-l2", "min-adv-linf"
     model: str
     norm: str
     backend: str
-    status: str
+    status: Outcome
     objective: float | None       # distance of `adversarial` (None if none was found)
     bound: float | None           # proven lower bound on the minimal distance
     original_label: int
@@ -84,12 +129,12 @@ class AdversarialResult:
 
 
 @dataclass
-class CertifyResult:
+class CertifyResult(Result):
     task: str
     model: str
     region: str
     backend: str
-    status: str                   # verified | counterexample | unknown
+    status: Outcome               # verified | counterexample | unknown
     method: str                   # what settled it: "bounds", "attack", "solver", or "" (unknown)
     original_label: int
     adversarial_label: int | None

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import interrupts
 from .bench import append_durably, complete_lines
 from .errors import InvalidInputError, VerifyError
 
@@ -54,6 +56,9 @@ def read_instances(directory: str | os.PathLike) -> list[Instance]:
             seconds = float(timeout)
         except ValueError:
             raise InvalidInputError(f"{path}, line {line_no}: timeout {timeout!r} is not a number") from None
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise InvalidInputError(f"{path}, line {line_no}: timeout must be a finite number of "
+                                    f"seconds > 0, not {timeout!r}")
         instances.append(Instance(onnx, vnnlib, seconds))
     if not instances:
         raise InvalidInputError(f"{path} lists no instances")
@@ -92,8 +97,10 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
     """
     from .models import load_model
     from .tasks.vnnlib import certify_vnnlib
+    from .validate import check
     from .vnnlib import parse_vnnlib
 
+    check(threads=threads, timeout_cap=timeout_cap)
     directory = Path(directory)
     instances = read_instances(directory)
     results = Path(results) if results is not None else directory / "results.csv"
@@ -105,6 +112,8 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
     for number, inst in enumerate(instances):
         if inst.key in done:
             continue
+        if interrupts.stop_requested():
+            break           # Ctrl-C / SIGTERM: the finished instances are kept, a rerun resumes
         limit = min(inst.timeout, timeout_cap) if timeout_cap else inst.timeout
         row = {"onnx": inst.onnx, "vnnlib": inst.vnnlib, "timeout": f"{limit:g}", "verdict": "error",
                "method": "", "time_s": "", "counterexample": "", "error": ""}
@@ -116,6 +125,8 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
             net = model.network
             prop = parse_vnnlib(directory / inst.vnnlib, net.num_inputs, net.num_outputs)
             r = certify_vnnlib(model, prop, backend=backend, time_limit=limit, threads=threads)
+            if r.interrupted:
+                break       # stopped by the user, not a timeout: not recorded, a rerun runs it
             row.update(verdict=r.verdict, method=r.method, time_s=f"{r.time_s:.4f}")
             if r.verdict == "sat":
                 cex_dir.mkdir(parents=True, exist_ok=True)

@@ -46,10 +46,16 @@ Atoms mixing inputs and outputs, or relating several inputs, are rejected
 (:class:`~verify.errors.InvalidInputError`). In every term each input needs a lower *and* an
 upper bound (the input set must be a bounded box; the error points at the input's
 declaration). A term whose box is empty (some lower bound above its upper bound) or with a
-false constant atom can never hold and is dropped; if every term is dropped the property is trivially ``unsat`` and is represented with **zero
-cases** (:attr:`VnnProperty.trivially_unsat`). Terms with identical boxes are grouped into one
-:class:`PropertyCase` whose ``disjuncts`` are the terms' output constraints, in file order.
-A term without output atoms gives a disjunct with zero rows (every output is unsafe: any
+false constant atom can never hold and is dropped (the expansion of ``and`` over ``or``
+legitimately yields such terms); if every term is dropped the property is trivially
+``unsat`` and is represented with **zero cases** (:attr:`VnnProperty.trivially_unsat`),
+except when some dropped term had an empty box: then no input at all satisfies the file's
+bounds, which is almost surely a mistake (swapped or mistyped bounds), and parsing raises an
+:class:`~verify.errors.InvalidInputError` that names the inputs and their bounds instead of
+answering a vacuous ``unsat``. Arithmetic that leaves the float64 range (an infinite or NaN
+coefficient, constant or bound) is an error at its constraint. Terms with identical boxes
+are grouped into one :class:`PropertyCase` whose ``disjuncts`` are the terms' output
+constraints, in file order. A term without output atoms gives a disjunct with zero rows (every output is unsafe: any
 input of the box is a counterexample). Rows keep the order of the file. The DNF may have at
 most ``max_dnf_terms`` (:data:`MAX_DNF_TERMS` by default) terms, checked before it is built.
 
@@ -555,6 +561,9 @@ class _Parser:
         feasible = True
         for r in group:
             coefs = r.coefs
+            if not (math.isfinite(r.rhs) and all(map(math.isfinite, coefs.values()))):
+                raise src.error(r.pos, "this constraint's arithmetic leaves the float64 range (a "
+                                       "coefficient or constant became infinite or NaN)")
             if not coefs:
                 if not 0.0 <= r.rhs:
                     feasible = False
@@ -575,6 +584,9 @@ class _Parser:
                 a = coefs[key]
                 v = r.rhs / a
                 i = key >> 1
+                if not math.isfinite(v):
+                    raise src.error(r.pos, f"the bound on {_var_name(key)} is {r.rhs!r} / {a!r}, "
+                                           "outside the float64 range")
                 if lo is None:
                     lo = [-math.inf] * num_in
                     hi = [math.inf] * num_in
@@ -599,6 +611,7 @@ class _Parser:
         info: dict[int, tuple] = {}
         keep: list = []                # groups stay alive while their id() is a cache key
         cases: dict[tuple[bytes, bytes], PropertyCase] = {}
+        empty: list[tuple[int, np.ndarray, np.ndarray]] = []  # the first empty box: (term, lo, hi)
         for t, term in enumerate(terms):
             lo = np.full(num_in, -np.inf)
             hi = np.full(num_in, np.inf)
@@ -618,6 +631,8 @@ class _Parser:
                 if A.shape[0]:
                     As.append(A)
                     bs.append(b)
+            if feasible and np.any(lo > hi) and not empty:
+                empty.append((t, lo, hi))
             if not feasible or np.any(lo > hi):
                 continue                                   # this term can never hold
             unbounded = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))
@@ -637,7 +652,26 @@ class _Parser:
             if case is None:
                 case = cases[key] = PropertyCase(lo, hi, [])
             case.disjuncts.append((A, b))
+        if not cases and empty:
+            self.empty_box_error(empty[0], len(terms))
         return list(cases.values())
+
+    def empty_box_error(self, first: tuple[int, np.ndarray, np.ndarray], num_terms: int) -> None:
+        """No term survives and some term's input box is empty (a lower bound above an upper
+        one): almost surely swapped or mistyped bounds, not a property meant to be vacuously
+        ``unsat``, so an error that names the inputs and their bounds."""
+        t, lo, hi = first
+        bad = np.flatnonzero(lo > hi)
+        listed = ", ".join(f"X_{i}: lower {float(lo[i])!r} > upper {float(hi[i])!r}"
+                           for i in bad[:5])
+        more = f" and {bad.size - 5} more" if bad.size > 5 else ""
+        where = (f" (DNF term {t + 1} of {num_terms}; no term can hold)"
+                 if num_terms > 1 else "")
+        raise self.src.error(self.decls[0][int(bad[0])],
+                             f"the input box is empty{where}: {listed}{more}; no input satisfies "
+                             "the bounds, so the property would be vacuously unsat (check the "
+                             "bounds: swapped lower and upper?; the position given is the "
+                             "declaration of the input)")
 
 
 def _difference_row(a, b, pos: int) -> _Row:

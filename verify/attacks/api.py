@@ -15,6 +15,14 @@ Conventions (as users of Foolbox and ART know them):
   that label. Failed images have distance ``inf`` (``None`` in JSON) and are listed in
   :attr:`AttackResult.failed`. Labels are the model's own predictions on the clean images.
 * Every attack is deterministic under ``seed``.
+* ``time_limit`` (seconds, optional) bounds the search: every method checks the clock between
+  its steps (PGD and MinMax iterations, C&W optimisation steps, DeepFool steps, JSMA and greedy
+  pixels, images of a batch, trials of the ε search) and stops at the first check past the
+  limit, keeping the best points found so far. The limit counts from the start of the search
+  (after the model is loaded) and may be exceeded by one step plus the final re-check of the
+  candidates by the model's runtime. A result cut short has ``status == "time_limit"``; one
+  that finished has ``status == "complete"``.
+* Progress (each ε trial, images of a batch) goes to :func:`verify.progress.report`.
 """
 from __future__ import annotations
 
@@ -24,11 +32,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..encodings.properties import DEFAULT_MARGIN
+from ..vocabulary import DEFAULT_MARGIN
 from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
 from ..network import Network
+from ..budget import Deadline, expired
+from ..progress import items_left, report, seconds
+from ..results import Result
 from . import methods
+from .catalog import CATALOG, COMPARE_METHODS  # noqa: F401  (COMPARE_METHODS: re-exported)
 from .gradients import margins
 from .search import distance
 
@@ -38,12 +50,13 @@ class Method:
     name: str
     kind: str                    # "fixed-eps" or "minimum-norm"
     norms: tuple
-    run: Callable                # (network, x, labels, norm, eps | None, target, seed, options) -> batch
+    #: (network, x, labels, norm, eps | None, target, seed, options, deadline) -> batch
+    run: Callable
     summary: str
 
 
 def _minmax(variant: str):
-    def run(net, x, labels, norm, eps, target, seed, options):
+    def run(net, x, labels, norm, eps, target, seed, options, deadline):
         from .minmax import minmax
         out = x.copy()
         for value in np.unique(eps):          # the MinMax solver takes one ε per call
@@ -51,46 +64,36 @@ def _minmax(variant: str):
             out[rows] = minmax(net, x[rows], labels[rows], float(value),
                                target=None if target is None else np.asarray(target)[rows]
                                if np.ndim(target) else target,
-                               seed=seed, variant=variant, **options)
+                               seed=seed, variant=variant, deadline=deadline, **options)
+            if expired(deadline):
+                break
         return out
     return run
 
 
-METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("fgsm", "fixed-eps", ("linf",),
-           lambda net, x, y, norm, eps, t, seed, o: methods.fgsm(net, x, y, eps, t, **o),
-           "one signed-gradient step of the cross-entropy (Goodfellow et al.)"),
-    Method("pgd", "fixed-eps", ("linf", "l2", "l1"),
-           lambda net, x, y, norm, eps, t, seed, o: methods.pgd(net, x, y, norm, eps, t, seed=seed, **o),
-           "projected gradient ascent on the margin (Madry et al.; L1: sparse steps)"),
-    Method("minmax", "fixed-eps", ("linf",), _minmax("minmax"),
-           "MinMax (Hsu et al. 2022): c·f⁺ − MINE mutual information, c updated by the max player"),
-    Method("minmax-penalty", "fixed-eps", ("linf",), _minmax("penalty"),
-           "the penalty baseline of MinMax: fixed c, c·f⁺ + ‖δ‖²"),
-    Method("cw", "minimum-norm", ("l2",),
-           lambda net, x, y, norm, eps, t, seed, o: methods.carlini_wagner(net, x, y, t, **o),
-           "Carlini-Wagner L2 with a binary search on the constant"),
-    Method("deepfool", "minimum-norm", ("l2", "linf"),
-           lambda net, x, y, norm, eps, t, seed, o: methods.deepfool(net, x, y, norm, t, **o),
-           "DeepFool: steps to the nearest linearised boundary"),
-    Method("jsma", "minimum-norm", ("card",),
-           lambda net, x, y, norm, eps, t, seed, o: methods.jsma(net, x, y, t, **o),
-           "JSMA-style saliency: one pixel at a time to its box end, by gradient gain"),
-    Method("greedy", "minimum-norm", ("card",),
-           lambda net, x, y, norm, eps, t, seed, o: methods.greedy(net, x, y, t, **o),
-           "greedy exact single-pixel changes (the exact card task's starting point)"),
-]}
+_RUN: dict[str, Callable] = {
+    "fgsm": lambda net, x, y, norm, eps, t, seed, o, d: methods.fgsm(net, x, y, eps, t, **o),
+    "pgd": lambda net, x, y, norm, eps, t, seed, o, d: methods.pgd(net, x, y, norm, eps, t, seed=seed,
+                                                                   deadline=d, **o),
+    "minmax": _minmax("minmax"),
+    "minmax-penalty": _minmax("penalty"),
+    "cw": lambda net, x, y, norm, eps, t, seed, o, d: methods.carlini_wagner(net, x, y, t, deadline=d, **o),
+    "deepfool": lambda net, x, y, norm, eps, t, seed, o, d: methods.deepfool(net, x, y, norm, t,
+                                                                             deadline=d, **o),
+    "jsma": lambda net, x, y, norm, eps, t, seed, o, d: methods.jsma(net, x, y, t, deadline=d, **o),
+    "greedy": lambda net, x, y, norm, eps, t, seed, o, d: methods.greedy(net, x, y, t, deadline=d, **o),
+}
 
-#: The attacks :func:`compare` runs per norm.
-COMPARE_METHODS = {"card": ("jsma", "greedy"), "l1": ("pgd",), "l2": ("pgd", "cw", "deepfool"),
-                   "linf": ("fgsm", "pgd", "deepfool", "minmax")}
+METHODS: dict[str, Method] = {name: Method(info.name, info.kind, info.norms, _RUN[name], info.summary)
+                              for name, info in CATALOG.items()}
+
 #: Where the ε search of a fixed-ε attack starts, and the largest radius it tries.
 EPS_START = {"linf": 1 / 64, "l2": 0.5, "l1": 4.0}
 BISECTION_STEPS = 8
 
 
 @dataclass
-class AttackResult:
+class AttackResult(Result):
     """One attack on a batch. ``success`` is re-checked by the Keras model."""
 
     method: str
@@ -108,6 +111,8 @@ class AttackResult:
     time_s: float
     classes: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    time_limit: float | None = None   # seconds the search was given (None: no limit)
+    status: str = "complete"          # "complete", or "time_limit" when the limit cut it short
 
     @property
     def failed(self) -> np.ndarray:
@@ -127,7 +132,7 @@ class AttackResult:
                 "failed": self.failed.tolist(), "distance": dist,
                 "labels": self.labels.tolist(), "adversarial_labels": self.adversarial_labels.tolist(),
                 "time_s": round(self.time_s, 4), "time_per_image_s": round(self.time_s / max(len(dist), 1), 4),
-                "options": self.options}
+                "time_limit": self.time_limit, "status": self.status, "options": self.options}
 
 
 def radius(x: np.ndarray, center: np.ndarray, norm: str) -> float:
@@ -162,20 +167,24 @@ def _check_method(model: LoadedModel, method: str, norm: str) -> Method:
 
 def attack(model: Any, images: np.ndarray, method: str = "pgd", norm: str = "linf",
            eps: float | None = None, target: int | None = None, seed: int = 0,
-           margin: float = DEFAULT_MARGIN, **options) -> AttackResult:
+           margin: float = DEFAULT_MARGIN, time_limit: float | None = None, **options) -> AttackResult:
     """Run one attack on one image or a batch; see the module docstring for the conventions.
 
     ``method``: ``fgsm``, ``pgd``, ``minmax``, ``minmax-penalty`` (fixed ε), ``cw``,
     ``deepfool``, ``jsma``, ``greedy`` (minimum norm). ``norm``: ``card``, ``l1``, ``l2`` or
-    ``linf`` (each method lists the ones it works in). ``options`` go to the method (e.g.
-    ``steps=100`` for pgd; see :mod:`verify.attacks.methods`)."""
+    ``linf`` (each method lists the ones it works in). ``time_limit``: seconds for the search
+    (None: none); on the limit the best points so far are returned with ``status`` ``"time_limit"``.
+    ``options`` go to the method (e.g. ``steps=100`` for pgd; see :mod:`verify.attacks.methods`)."""
     t0 = time.perf_counter()
     model = model if isinstance(model, LoadedModel) else load_model(model)
-    from ..encodings.objectives import normalise_norm
+    from ..vocabulary import normalise_norm
     norm = normalise_norm(norm)
     m = _check_method(model, method, norm)
-    if eps is not None and (not np.isfinite(eps) or eps < 0):
-        raise InvalidInputError(f"eps must be a finite number ≥ 0, not {eps}")
+    from ..validate import check, check_eps, check_options
+    check(seed=seed, margin=margin, time_limit=time_limit)
+    check_eps(eps, norm)
+    check_options(options)
+    deadline = Deadline(time_limit)     # the search's clock starts here
     x = _batch(model, images)
     net = model.network
     labels = np.asarray(model.reference_labels(x), dtype=np.int64)
@@ -187,31 +196,45 @@ def attack(model: Any, images: np.ndarray, method: str = "pgd", norm: str = "lin
         if np.any(labels == target):
             raise InvalidInputError(f"target {target} is already the label of images "
                                     f"{np.flatnonzero(labels == target).tolist()}")
+    report(f"attack {method} ({norm}) on {len(x)} image(s)"
+           + ("" if time_limit is None else f", time limit {seconds(deadline.seconds)}"))
     if net.is_binarized:
-        candidates = [[a] for a in _bnn_greedy(model, x, labels, target, seed, **options)]
+        candidates = [[a] for a in _bnn_greedy(model, x, labels, target, seed, deadline, **options)]
     elif m.kind == "fixed-eps" and eps is None:
-        candidates = _smallest_eps(m, net, x, labels, norm, target, seed, options)
+        candidates = _smallest_eps(m, net, x, labels, norm, target, seed, options, deadline)
     else:
         radii = np.full(len(x), np.inf if eps is None else float(eps))
-        adv = m.run(net, x, labels, norm, radii, target, seed, options)
+        adv = m.run(net, x, labels, norm, radii, target, seed, options, deadline)
         candidates = [[a] for a in adv]
+    status = "time_limit" if deadline.cut else "complete"
     adv, ok, adv_labels = _validated(model, x, labels, target, norm, candidates, margin,
                                      None if m.kind == "fixed-eps" else eps)
     dist = np.array([distance(a, c, norm) if s else np.inf for a, c, s in zip(adv, x, ok)])
     shape = (len(x),) + tuple(model.input_shape)
+    elapsed = time.perf_counter() - t0
+    report(f"attack {method} ({norm}): {int(ok.sum())}/{len(x)} adversarial"
+           + (", stopped by the time limit" if status == "time_limit" else "") + f" ({elapsed:.1f} s)")
     return AttackResult(method, norm, m.kind, model.name, eps, target, x.reshape(shape),
                         adv.reshape(shape), labels, adv_labels, ok, dist,
-                        time.perf_counter() - t0, list(model.classes), dict(options, seed=seed))
+                        elapsed, list(model.classes), dict(options, seed=seed),
+                        deadline.seconds, status)
 
 
-def _bnn_greedy(model: LoadedModel, x, labels, target, seed: int, max_flips: int = 100) -> np.ndarray:
+def _bnn_greedy(model: LoadedModel, x, labels, target, seed: int, deadline: Deadline | None = None,
+                max_flips: int = 100) -> np.ndarray:
     """Greedy on a binarized network: the BNN tasks' flip search (every single flip scored at
-    once, random tie-breaks among equal integer margins), then unneeded flips undone."""
-    from ..tasks.bnn import BnnTask, greedy_flips, prune_flips
+    once, random tie-breaks among equal integer margins), then unneeded flips undone. Images
+    not reached before the deadline keep their clean input (they fail)."""
+    from .flips import FlipSearch, greedy_flips, prune_flips
 
     out = x.copy()
+    t0 = time.perf_counter()
     for i in range(len(x)):
-        task = BnnTask.create(model, x[i], int(labels[i]), target, "cnf", None, None, None)
+        if expired(deadline):
+            break
+        if i and len(x) > 1:
+            report(f"greedy flips: image {items_left(i, len(x), time.perf_counter() - t0)}")
+        task = FlipSearch.create(model.network, x[i], int(labels[i]), target)
         bits = greedy_flips(task, max_flips, seed=seed)
         if bits is not None:
             out[i] = task.image(prune_flips(task, bits))
@@ -222,26 +245,35 @@ def _ir_success(net: Network, adv: np.ndarray, labels, target, margin: float) ->
     return margins(net, adv, labels, target) >= margin
 
 
-def _smallest_eps(m: Method, net: Network, x, labels, norm, target, seed, options) -> list[list]:
+def _smallest_eps(m: Method, net: Network, x, labels, norm, target, seed, options,
+                  deadline: Deadline | None = None) -> list[list]:
     """A fixed-ε attack made minimum-norm: ε doubles from :data:`EPS_START` until the attack
     succeeds on the IR (up to the largest possible distance), then :data:`BISECTION_STEPS`
-    bisections. Per image, every point that succeeded on the IR is a candidate."""
+    bisections. Per image, every point that succeeded on the IR is a candidate. Past the
+    deadline no further trial starts (the one running stops at its next step)."""
     batch = len(x)
     largest = {"linf": 1.0, "l2": float(np.sqrt(x.shape[1])), "l1": float(x.shape[1])}[norm]
     candidates: list[list] = [[] for _ in range(batch)]
     lo, hi = np.zeros(batch), np.full(batch, np.inf)
     eps = np.full(batch, EPS_START[norm])
 
+    trials = [0]
+
     def trial(rows, radii):
-        adv = m.run(net, x[rows], labels[rows], norm, radii, target, seed, options)
+        adv = m.run(net, x[rows], labels[rows], norm, radii, target, seed, options, deadline)
         ok = _ir_success(net, adv, labels[rows], target, methods.SUCCESS_MARGIN)
         for i, a, good in zip(rows, adv, ok):
             if good:
                 candidates[i].append(a)
+        trials[0] += 1
+        found = np.isfinite(hi) | np.isin(np.arange(batch), rows[ok])
+        report(f"{m.name} ε search, trial {trials[0]}: ε = {float(np.max(radii)):.4g}"
+               + (f" (largest of {rows.size})" if rows.size > 1 else "")
+               + f", {int(found.sum())}/{batch} image(s) adversarial so far")
         return ok
 
     rows = np.arange(batch)
-    while rows.size:
+    while rows.size and not expired(deadline):
         ok = trial(rows, eps[rows])
         hi[rows[ok]] = eps[rows[ok]]
         lo[rows[~ok]] = eps[rows[~ok]]
@@ -250,7 +282,7 @@ def _smallest_eps(m: Method, net: Network, x, labels, norm, target, seed, option
         eps[rows] = np.minimum(2 * eps[rows], largest)
     for _ in range(BISECTION_STEPS):
         rows = np.flatnonzero(np.isfinite(hi))
-        if rows.size == 0:
+        if rows.size == 0 or expired(deadline):
             break
         mid = (lo[rows] + hi[rows]) / 2
         ok = trial(rows, mid)

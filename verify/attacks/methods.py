@@ -27,13 +27,21 @@ Minimum-norm attacks (look for a small distance, no ε):
   margin most.
 
 *Margin* (see :mod:`verify.attacks.gradients`): positive when the adversarial label wins.
+
+*Time limits*: every iterative attack takes an optional ``deadline``
+(:class:`verify.budget.Deadline`), checks it between its steps and, once it has passed,
+returns what it has (per row the best point so far, or the current iterate).
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-from ..encodings.properties import DEFAULT_MARGIN
+from ..budget import Deadline, expired
+from ..vocabulary import DEFAULT_MARGIN
 from ..network import Network
+from ..progress import items_left, report
 from .gradients import logit_form_and_gradient, margin_and_gradient, margin_coefficients, margins
 from .search import greedy_pixels, prune_changes
 
@@ -116,7 +124,8 @@ def _random_start(rng, shape, norm: str, eps: np.ndarray) -> np.ndarray:
 def pgd(network: Network, x: np.ndarray, labels: np.ndarray, norm: str, eps, target=None,
         steps: int = 50, step_size: float | None = None, restarts: int = 1,
         random_start: bool = False, seed: int = 0, loss: str = "margin", l1_coordinates: int = 10,
-        lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0) -> np.ndarray:
+        lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0,
+        deadline: Deadline | None = None) -> np.ndarray:
     """Projected gradient ascent within the ``norm`` ball (radius ``eps``, one or one per row;
     L2: the Euclidean radius) and the box. Steps of ``step_size · eps`` (default 2.5/steps).
     Restarts after the first start at seeded random points in the ball (the first too with
@@ -129,7 +138,7 @@ def pgd(network: Network, x: np.ndarray, labels: np.ndarray, norm: str, eps, tar
     done = np.zeros(batch, dtype=bool)
     for r in range(restarts):
         todo = np.flatnonzero(~done)
-        if todo.size == 0:
+        if todo.size == 0 or (r > 0 and expired(deadline)):
             break
         xs, ys = x[todo], _rows(labels, batch, np.int64)[todo]
         ts = None if target is None else _rows(target, batch, np.int64)[todo]
@@ -144,7 +153,7 @@ def pgd(network: Network, x: np.ndarray, labels: np.ndarray, norm: str, eps, tar
             best[todo[hit]] = adv[hit]
             done[todo[hit]] = True
             active &= ~hit
-            if step == steps or not active.any():
+            if step == steps or not active.any() or expired(deadline):
                 break
             delta = delta + alpha[todo] * _ascent_direction(g, norm, adv, lo, hi, l1_coordinates)
             delta = np.clip(xs + project(delta, norm, eps[todo]), lo, hi) - xs
@@ -167,7 +176,8 @@ def _ascent_direction(g: np.ndarray, norm: str, adv: np.ndarray, lo, hi, k: int)
 
 def carlini_wagner(network: Network, x: np.ndarray, labels: np.ndarray, target=None,
                    steps: int = 100, search_steps: int = 7, initial_const: float = 0.1,
-                   learning_rate: float = 0.05, kappa: float = 1e-3) -> np.ndarray:
+                   learning_rate: float = 0.05, kappa: float = 1e-3,
+                   deadline: Deadline | None = None) -> np.ndarray:
     """C&W L2: per image the smallest-L2 adversarial point found over a binary search on the
     constant ``c`` (×10 until an attack succeeds, then bisection). Deterministic (no
     randomness). Rows where no ``c`` succeeded get their last attempt."""
@@ -179,6 +189,8 @@ def carlini_wagner(network: Network, x: np.ndarray, labels: np.ndarray, target=N
     squash = 1 - 1e-6
     w0 = np.arctanh(squash * (2 * x - 1))
     for _ in range(search_steps):
+        if expired(deadline):
+            break
         w = w0.copy()
         m1, m2 = np.zeros_like(w), np.zeros_like(w)
         succeeded = np.zeros(batch, dtype=bool)
@@ -195,6 +207,8 @@ def carlini_wagner(network: Network, x: np.ndarray, labels: np.ndarray, target=N
             m1 = 0.9 * m1 + 0.1 * grad_w
             m2 = 0.999 * m2 + 0.001 * grad_w ** 2
             w = w - learning_rate * (m1 / (1 - 0.9 ** t)) / (np.sqrt(m2 / (1 - 0.999 ** t)) + 1e-8)
+            if expired(deadline):
+                break
         last = (np.tanh(w) * squash + 1) / 2
         c_hi = np.where(succeeded, np.minimum(c_hi, const), c_hi)
         c_lo = np.where(succeeded, c_lo, np.maximum(c_lo, const))
@@ -204,7 +218,8 @@ def carlini_wagner(network: Network, x: np.ndarray, labels: np.ndarray, target=N
 
 def deepfool(network: Network, x: np.ndarray, labels: np.ndarray, norm: str = "l2", target=None,
              steps: int = 50, overshoot: float = 0.02,
-             lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0) -> np.ndarray:
+             lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0,
+             deadline: Deadline | None = None) -> np.ndarray:
     """DeepFool for ``l2`` or ``linf``: per row, step to the closest boundary of the linearised
     network (``|f_k| / ‖∇f_k‖_dual`` over the other classes ``k``, or the target only), scaled
     by ``1 + overshoot``, until the label changes."""
@@ -216,7 +231,7 @@ def deepfool(network: Network, x: np.ndarray, labels: np.ndarray, norm: str = "l
     active = np.ones(batch, dtype=bool)
     for _ in range(steps):
         active &= margins(network, adv, labels, target) < SUCCESS_MARGIN
-        if not active.any():
+        if not active.any() or expired(deadline):
             break
         idx = np.flatnonzero(active)
         values = network.forward_all(adv[idx])
@@ -252,7 +267,8 @@ def _boundary_forms(logits: np.ndarray, labels: np.ndarray, target, n_out: int):
 
 
 def jsma(network: Network, x: np.ndarray, labels: np.ndarray, target=None, max_pixels: int = 100,
-         lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0) -> np.ndarray:
+         lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0,
+         deadline: Deadline | None = None) -> np.ndarray:
     """JSMA-style L0 attack: per step, per row, move the unchanged pixel with the largest
     first-order gain ``max(g·(hi − x), g·(lo − x))`` to that end; then undo every change not
     needed (largest margin kept). Rows that need more than ``max_pixels`` fail."""
@@ -265,7 +281,7 @@ def jsma(network: Network, x: np.ndarray, labels: np.ndarray, target=None, max_p
     for _ in range(max_pixels):
         m, g = margin_and_gradient(network, adv, labels, targets)
         active = m < SUCCESS_MARGIN
-        if not active.any():
+        if not active.any() or expired(deadline):
             break
         up, down = g * (hi_b - adv), g * (lo_b - adv)
         gain = np.where(changed, -np.inf, np.maximum(up, down))
@@ -282,17 +298,24 @@ def jsma(network: Network, x: np.ndarray, labels: np.ndarray, target=None, max_p
 
 
 def greedy(network: Network, x: np.ndarray, labels: np.ndarray, target=None, max_pixels: int = 100,
-           lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0) -> np.ndarray:
-    """The exact greedy L0 search (:func:`verify.attacks.search.greedy_pixels`) per row."""
+           lo: float | np.ndarray = 0.0, hi: float | np.ndarray = 1.0,
+           deadline: Deadline | None = None) -> np.ndarray:
+    """The exact greedy L0 search (:func:`verify.attacks.search.greedy_pixels`) per row
+    (rows not finished by the deadline keep their clean input)."""
     batch = len(x)
     labels = _rows(labels, batch, np.int64)
     targets = None if target is None else _rows(target, batch, np.int64)
     lo_b, hi_b = np.broadcast_to(lo, x.shape), np.broadcast_to(hi, x.shape)
     out = x.copy()
+    t0 = time.perf_counter()
     for i in range(batch):
+        if expired(deadline):
+            break
+        if i and batch > 1:
+            report(f"greedy: image {items_left(i, batch, time.perf_counter() - t0)}")
         found = greedy_pixels(network, x[i], int(labels[i]), None if targets is None else int(targets[i]),
                               SUCCESS_MARGIN, lo_b[i].astype(np.float64), hi_b[i].astype(np.float64),
-                              max_pixels)
+                              max_pixels, deadline=deadline)
         if found is not None:
             out[i] = found
     return out

@@ -82,13 +82,19 @@ steps, distortion is); if no iterate succeeded, the final iterate. The result is
 deterministic for a given ``seed`` (MINE's initialisation, the marginal samples and the
 decoys come from ``numpy.random.default_rng(seed)``). Nothing here is checked with Keras: the
 caller re-checks success on the returned points.
+
+With a ``deadline`` (:class:`verify.budget.Deadline`) the clock is checked before every MINE
+warm-up step and after every attack step (each step: one margin gradient, one δ step, the
+MINE updates); once it has passed, the attack stops and returns what it has by the rule
+above (the least distorted success so far, else the current iterate).
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..encodings.properties import DEFAULT_MARGIN
+from ..budget import Deadline, expired
+from ..vocabulary import DEFAULT_MARGIN
 from ..errors import InvalidInputError
 from ..network import Affine, Network
 from .gradients import margin_and_gradient
@@ -237,7 +243,8 @@ def minmax(network: Network, x: np.ndarray, labels: int | np.ndarray, eps: float
            target: int | np.ndarray | None = None, steps: int = 100, lr: float | None = None,
            beta: float = 0.1, c0: float = 1.0, mine: bool = True, mine_hidden: int = 32,
            seed: int = 0, variant: str = "minmax", kappa: float = 2e-3,
-           mine_steps: int = 2, mine_lr: float = 1e-2, step_rule: str = "sign") -> np.ndarray:
+           mine_steps: int = 2, mine_lr: float = 1e-2, step_rule: str = "sign",
+           deadline: Deadline | None = None) -> np.ndarray:
     """The MinMax attack (``variant="minmax"``) or the penalty baseline (``"penalty"``) on a
     batch; returns the ``(batch, n)`` perturbed inputs (see the module docstring).
 
@@ -247,7 +254,8 @@ def minmax(network: Network, x: np.ndarray, labels: int | np.ndarray, eps: float
     Adam; default ``2.5·eps/steps``); ``beta``, ``c0``: the max player's step and the initial weight (the
     fixed weight of the penalty variant); ``kappa``: the hinge's confidence; ``mine``,
     ``mine_hidden``, ``mine_steps``, ``mine_lr``: the MI term and its estimator;
-    ``step_rule``: ``"sign"`` or ``"adam"`` steps on ``δ``."""
+    ``step_rule``: ``"sign"`` or ``"adam"`` steps on ``δ``; ``deadline``: stop early (see the
+    module docstring)."""
     if variant not in ("minmax", "penalty"):
         raise InvalidInputError(f"variant must be 'minmax' or 'penalty', not {variant!r}")
     if step_rule not in ("sign", "adam"):
@@ -274,6 +282,8 @@ def minmax(network: Network, x: np.ndarray, labels: int | np.ndarray, eps: float
         a = feats(x)
         est = _Mine(a.shape[1], mine_hidden, rng, mine_lr)
         for _ in range(_MINE_WARMUP):
+            if expired(deadline):
+                break
             est.ascend(a, a, *_marginal(batch, a.shape[1], rng))
 
     c = np.full(batch, float(c0))
@@ -288,7 +298,7 @@ def minmax(network: Network, x: np.ndarray, labels: int | np.ndarray, eps: float
         better = (m >= SUCCESS_MARGIN) & (dist < best_dist)
         best[better] = xa[better]
         best_dist[better] = dist[better]
-        if t > steps:
+        if t > steps or expired(deadline):
             break
         fp = hinge(m, kappa)
         if variant == "minmax" and t > 1:

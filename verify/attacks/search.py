@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..budget import Deadline, expired
 from ..network import Network
 from .gradients import margin_and_gradient, margins
 
@@ -51,15 +52,18 @@ def single_pixel_moves(network: Network, x: np.ndarray, cand: np.ndarray, lo: np
 
 
 def greedy_pixels(network: Network, center: np.ndarray, label: int, target: int | None,
-                  margin: float, lo: np.ndarray, hi: np.ndarray, max_pixels: int = 100) -> np.ndarray | None:
+                  margin: float, lo: np.ndarray, hi: np.ndarray, max_pixels: int = 100,
+                  deadline: Deadline | None = None) -> np.ndarray | None:
     """Change one pixel at a time (to its box end that raises the margin most, by exact forward
     passes over all candidates, see :func:`single_pixel_moves`), then drop every change that
-    is not needed."""
+    is not needed. None if no example is found within ``max_pixels`` (or the deadline)."""
     x = center.copy()
     free = np.flatnonzero(hi > lo)
     for _ in range(max_pixels):
         if margins(network, x, label, target)[0] >= margin:
             break
+        if expired(deadline):
+            return None
         cand = free[x[free] == center[free]]
         if cand.size == 0:
             return None

@@ -3,53 +3,103 @@ and ``sat:<solver>[+<encoding>]`` for BNN formulas (python-sat).
 
 >>> from verify.backends import get_backend
 >>> get_backend("highs").solve(problem)
+
+Every name resolves through one table, :data:`REGISTRY`: a row is a plain name (``highs``)
+or a family prefix (``pyomo:``, ``sat:``) with the class that builds the backend. Adding a
+backend is one module implementing the contract of :class:`~verify.backends.base.Backend`
+(build / run / extract and a status table) plus one row here.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import BackendUnavailableError
-from .base import Backend, SolveOptions, SolveResult, Status
+from .base import Backend, Raw, SolveOptions, SolveResult, Status
 from .cplex import CplexBackend
 from .highs import HighsBackend
 from .pyomo import PyomoBackend
 from .sat import NATIVE, SatBackend
 from .scip import ScipBackend
 
-__all__ = ["Backend", "SolveOptions", "SolveResult", "Status", "get_backend", "list_backends",
-           "backends_for", "DEFAULT_BACKEND"]
+__all__ = ["DEFAULT_BACKEND", "REGISTRY", "Backend", "Raw", "Registered", "SolveOptions",
+           "SolveResult", "Status", "availability", "backends_for", "get_backend",
+           "list_backends"]
 
 DEFAULT_BACKEND = "highs"
-#: Backends addressed by a plain name. ``pyomo:<solver>`` is built on demand.
-_FIXED: dict[str, type[Backend]] = {
-    "highs": HighsBackend,
-    "scip": ScipBackend,
-    "cplex": CplexBackend,
-}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One row of :data:`REGISTRY`.
+
+    ``name``: the backend's name (a plain name: also offered by :func:`backends_for`), or
+    for a family its prefix ending in ``:`` (``cls`` gets the rest of the name: Pyomo the
+    solver, SAT the whole ``sat:...`` spec); ``listed``: the names ``verify backends``
+    reports on; ``example``: how the unknown-name error shows a family."""
+
+    name: str
+    cls: type[Backend]
+    listed: tuple[str, ...]
+    example: str = ""
+
+    @property
+    def family(self) -> bool:
+        return self.name.endswith(":")
+
+    def make(self, name: str) -> Backend:
+        if not self.family:
+            return self.cls()
+        rest = name[len(self.name):]
+        return self.cls(rest) if self.cls is PyomoBackend else self.cls(name)
+
+
+#: Every backend name, in the order ``verify backends`` lists them.
+REGISTRY: tuple[Registered, ...] = (
+    Registered("highs", HighsBackend, ("highs",)),
+    Registered("scip", ScipBackend, ("scip",)),
+    Registered("cplex", CplexBackend, ("cplex",)),
+    Registered("pyomo:", PyomoBackend,
+               tuple(f"pyomo:{s}" for s in ("appsi_highs", "scip", "cplex_direct",
+                                            "gurobi_direct", "cbc", "glpk")),
+               example="pyomo:<solver> (e.g. pyomo:appsi_highs)"),
+    Registered("sat:", SatBackend,
+               tuple(f"sat:{s}" for s in NATIVE) + ("sat:glucose4+totalizer",),
+               example="sat:<solver> (BNNs, e.g. sat:minicard)"),
+)
 #: Solvers listed by ``verify backends`` under Pyomo (any other Pyomo solver name works too).
-PYOMO_LISTED = ("appsi_highs", "scip", "cplex_direct", "gurobi_direct", "cbc", "glpk")
+PYOMO_LISTED = tuple(n.split(":", 1)[1] for n in REGISTRY[3].listed)
+
+
+def _row(name: str) -> Registered:
+    for row in REGISTRY:
+        if name == row.name if not row.family else (name.startswith(row.name)
+                                                    and len(name) > len(row.name)):
+            return row
+    raise BackendUnavailableError(
+        f"unknown backend {name!r}; choose one of "
+        + ", ".join(r.example or r.name for r in REGISTRY)
+        + "; `verify backends` lists what is installed")
 
 
 def get_backend(name: str | None = None) -> Backend:
-    """The backend called ``name`` (default ``highs``). Unknown names are a clear error."""
+    """The backend called ``name`` (default ``highs``). Unknown names are a clear error that
+    lists the names there are."""
     name = (name or DEFAULT_BACKEND).strip().lower()
-    if name in _FIXED:
-        return _FIXED[name]()
-    if name.startswith("pyomo:") and len(name) > len("pyomo:"):
-        return PyomoBackend(name.split(":", 1)[1])
-    if name.startswith("sat:"):
-        return SatBackend(name)
-    raise BackendUnavailableError(
-        f"unknown backend {name!r}; choose one of {', '.join(_FIXED)}, pyomo:<solver> "
-        "(e.g. pyomo:appsi_highs) or sat:<solver> (BNNs, e.g. sat:minicard); "
-        "`verify backends` lists what is installed")
+    return _row(name).make(name)
+
+
+def availability(name: str) -> str | None:
+    """None when backend ``name`` is installed, else why not and what to pip install
+    (an unknown name raises :class:`BackendUnavailableError`)."""
+    return get_backend(name).unavailable_reason()
 
 
 def list_backends() -> list[Backend]:
     """Every backend ``verify backends`` reports on, installed or not."""
-    return ([cls() for cls in _FIXED.values()] + [PyomoBackend(s) for s in PYOMO_LISTED]
-            + [SatBackend(s) for s in NATIVE] + [SatBackend("glucose4+totalizer")])
+    return [row.make(n) for row in REGISTRY for n in row.listed]
 
 
 def backends_for(kind: str) -> list[Backend]:
-    """Installed backends (with fixed names) that can solve a problem of ``kind``."""
-    return [b for b in (cls() for cls in _FIXED.values())
+    """Installed backends (with plain names) that can solve a problem of ``kind``."""
+    return [b for b in (row.make(row.name) for row in REGISTRY if not row.family)
             if kind in b.capabilities and b.available()]

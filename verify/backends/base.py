@@ -1,32 +1,35 @@
-"""The one interface every solver backend implements, and the shared result vocabulary.
+"""The one contract every solver backend implements, and the shared result vocabulary.
 
 A backend declares what it can solve as data (:attr:`Backend.capabilities`), says whether it
-is installed without importing the solver (:meth:`Backend.available`), and turns a
-:class:`~verify.problem.Problem` into a :class:`SolveResult` (:meth:`Backend.solve`).
+is installed without importing the solver (:meth:`Backend.available`), and implements three
+steps: :meth:`~Backend.build` (the solver's own model of a :class:`~verify.problem.Problem`),
+:meth:`~Backend.run` (solve it; :meth:`~Backend.cancel` stops a run from another thread) and
+:meth:`~Backend.extract` (a :class:`Raw` answer: the *native* status, incumbent, bound). The
+native status goes through the backend's :attr:`~Backend.status_table` to a :class:`Status`.
+
+Everything the backends share lives once, in :meth:`Backend.solve` / :meth:`Backend._settle`:
+stop requests (:mod:`verify.interrupts`), the cutoff rules, settling "infeasible or
+unbounded" by a feasibility solve, clamping an optimal bound to the objective, and "an
+unfinished LP/QP has no proven bound".
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import interrupts
 from ..errors import BackendUnavailableError
 from ..problem import Problem
+from ..status import Status
 
-
-class Status:
-    """Why the solver stopped. The same words for every backend."""
-
-    OPTIMAL = "optimal"          # proven optimal (within the relative gap asked for)
-    INFEASIBLE = "infeasible"    # proven: no feasible point
-    UNBOUNDED = "unbounded"
-    TIME_LIMIT = "time_limit"    # stopped by the time limit; x/objective are the incumbent if any
-    CUTOFF = "cutoff"            # proven: no solution better than the cutoff given
-    INTERRUPTED = "interrupted"  # node/solution limit or user interrupt
-    ERROR = "error"
+__all__ = ["Backend", "Raw", "SolveOptions", "SolveResult", "Status"]
 
 
 @dataclass
@@ -43,7 +46,7 @@ class SolveOptions:
 
 @dataclass
 class SolveResult:
-    status: str
+    status: Status
     backend: str
     x: np.ndarray | None = None       # incumbent solution (None if none found)
     objective: float | None = None    # objective of x
@@ -63,16 +66,51 @@ class SolveResult:
         return self.x is not None
 
 
+@dataclass
+class Raw:
+    """What :meth:`Backend.extract` read from the solver, before the shared rules.
+
+    ``native``: the solver's own status (a key of the backend's status table); ``x`` and
+    ``objective``: the incumbent if there is a primal feasible one; ``bound``: the solver's
+    proven lower bound if it reports a finite one; ``message``: the native status in words."""
+
+    native: Any
+    x: np.ndarray | None = None
+    objective: float | None = None
+    bound: float | None = None
+    message: str = ""
+    extra: dict = field(default_factory=dict)
+
+
 class Backend(ABC):
-    """Base class: subclasses set the class attributes and implement :meth:`_solve`."""
+    """Base class: subclasses set the class attributes and implement build / run / extract
+    (and :attr:`status_table`); :meth:`solve` is the same for all of them.
+
+    A backend that does not solve :class:`~verify.problem.Problem` objects at all (the SAT
+    backends: BNN formulas) overrides :meth:`_solve` instead.
+    """
 
     name: str = ""
     modules: tuple[str, ...] = ()          # Python modules that must be importable
     capabilities: frozenset[str] = frozenset()   # subset of {"lp", "milp", "qp", "miqp"}
     install_hint: str = ""
+    #: native status -> :class:`Status` (a native status missing here is an ``error``)
+    status_table: ClassVar[Mapping[Any, Status]] = {}
+    #: how messages name the solver ("HiGHS stopped with ...")
+    solver_label: str = "solver"
+    #: True when :meth:`build` hands ``options.cutoff`` to the solver for MIPs: the solver
+    #: then prunes everything not below it, so "infeasible" means "nothing below the cutoff"
+    passes_cutoff: bool = False
+    #: True when :meth:`cancel` can stop a run: it then runs in a worker thread while the
+    #: caller waits for stop requests (:func:`verify.interrupts.call_cancellable`)
+    cancellable: bool = True
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(m) is not None for m in self.modules)
+
+    def unavailable_reason(self) -> str | None:
+        """None when installed, else why not and what to install."""
+        return None if self.available() else f"not installed ({self.install_hint})"
 
     def check(self, problem: Problem) -> None:
         """Raise :class:`BackendUnavailableError` if this backend cannot take ``problem``."""
@@ -93,12 +131,115 @@ class Backend(ABC):
                 + (f" (installed backends that can: {', '.join(others)})" if others else ""))
 
     def solve(self, problem: Problem, options: SolveOptions | None = None) -> SolveResult:
+        """Solve ``problem``. A stop request (Ctrl-C, SIGTERM, :func:`verify.interrupts.request_stop`)
+        cancels the solve: the result then has status ``interrupted`` with the incumbent and
+        proven bound found so far; after a stop request no new solve starts (status
+        ``interrupted`` at once)."""
         self.check(problem)
-        return self._solve(problem, options or SolveOptions())
+        with interrupts.scope():
+            if interrupts.stop_requested():
+                return SolveResult(status=Status.INTERRUPTED, backend=self.name,
+                                   message="not started: a stop was requested")
+            return self._solve(problem, options or SolveOptions())
+
+    # ------------------------------------------------------------------ the three steps
+
+    def trivial(self, problem: Problem) -> SolveResult | None:
+        """An answer found without the solver (e.g. a row no point satisfies), else None."""
+        return None
 
     @abstractmethod
+    def build(self, problem: Problem, options: SolveOptions | None = None) -> Any:
+        """The solver's own model of ``problem``, configured from ``options``."""
+
+    @abstractmethod
+    def run(self, model: Any, options: SolveOptions) -> Any:
+        """Solve ``model``; the return value is handed to :meth:`extract`."""
+
+    def cancel(self, model: Any) -> None:
+        """Stop a :meth:`run` in progress (called from another thread on a stop request).
+        The default does nothing: the run then ends at its own time limit."""
+
+    @abstractmethod
+    def extract(self, model: Any, ran: Any, problem: Problem, options: SolveOptions) -> Raw:
+        """The native status, incumbent and bound of a finished :meth:`run`."""
+
+    def release(self, model: Any) -> None:
+        """Free the solver's memory for ``model`` (default: nothing to do)."""
+
+    # ------------------------------------------------------------------ the shared rules
+
     def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
-        """Solve a problem this backend is known to accept (see :meth:`check`)."""
+        """build, run (cancellable), extract, then :meth:`_settle` (the rules all share)."""
+        early = self.trivial(problem)
+        if early is not None:
+            return early
+        t0 = time.perf_counter()
+        model = self.build(problem, options)
+        build_s = time.perf_counter() - t0
+        try:
+            if self.cancellable:
+                ran = interrupts.call_cancellable(lambda: self.run(model, options),
+                                                  lambda: self.cancel(model))
+            else:
+                ran = self.run(model, options)
+            elapsed = time.perf_counter() - t0
+            raw = self.extract(model, ran, problem, options)
+        finally:
+            self.release(model)
+        raw.extra["build_s"] = build_s
+        return self._settle(raw, problem, options, elapsed)
+
+    def _settle(self, raw: Raw, problem: Problem, options: SolveOptions,
+                elapsed: float) -> SolveResult:
+        """Turn a :class:`Raw` answer into a :class:`SolveResult` by the rules every backend
+        shares (the only place they are written):
+
+        * the native status maps through :attr:`status_table` (missing: ``error``);
+        * ``infeasible`` for a MIP whose solver was given the cutoff is ``cutoff`` with
+          ``bound = cutoff`` (the solver cannot tell the two apart);
+        * ``cutoff``: no incumbent, ``bound = cutoff``;
+        * ``optimal`` for such a MIP with no incumbent below the cutoff is ``cutoff`` too
+          (HiGHS can finish "optimal" with an incumbent at or above its objective bound);
+        * ``infeasible_or_unbounded`` is settled by a zero-objective feasibility solve;
+        * ``optimal``: ``bound`` is the objective if the solver gave none, and never above it;
+        * ``unbounded``: ``bound = -inf``; ``infeasible``: no incumbent, no bound;
+        * an unfinished (time limit, interrupted, error) LP/QP has no proven bound.
+        """
+        status = self.status_table.get(raw.native, Status.ERROR)
+        x, objective, bound, message = raw.x, raw.objective, raw.bound, raw.message
+        is_mip = problem.num_integer > 0
+        cutoff = options.cutoff if (self.passes_cutoff and is_mip) else None
+        if status == Status.INFEASIBLE and cutoff is not None:
+            status = Status.CUTOFF
+            message = "no solution below the cutoff (or the problem is infeasible)"
+        elif (status == Status.OPTIMAL and cutoff is not None
+              and (objective is None or objective >= cutoff)):
+            status, message = Status.CUTOFF, "no solution below the cutoff"
+        if status == Status.INFEASIBLE_OR_UNBOUNDED:
+            status, bound = self._settle_unbounded_or_infeasible(problem, options)
+            message = (f"{status} ({self.solver_label}: infeasible or unbounded; a feasibility "
+                       "solve settled it)")
+            if status != Status.UNBOUNDED:
+                x = objective = None
+        elif status == Status.CUTOFF:
+            x = objective = None
+            bound = float(options.cutoff) if options.cutoff is not None else bound
+        elif status == Status.INFEASIBLE:
+            x = objective = bound = None
+        elif status == Status.UNBOUNDED:
+            bound = -np.inf
+        elif status == Status.OPTIMAL:
+            if bound is None:
+                bound = objective
+            elif objective is not None:
+                bound = min(bound, objective)  # never claim more than the incumbent's value
+        elif status == Status.ERROR:
+            message = f"{self.solver_label} stopped with status {raw.message!r}"
+        if not is_mip and status in (Status.TIME_LIMIT, Status.INTERRUPTED, Status.ERROR):
+            bound = None  # an unfinished LP/QP has no proven bound
+        return SolveResult(status=status, backend=self.name, x=x, objective=objective,
+                           bound=bound, time_s=elapsed, message=message, extra=raw.extra)
 
     def _settle_unbounded_or_infeasible(self, problem: Problem, options: SolveOptions):
         """``(status, bound)`` when the solver could not tell infeasible from unbounded:

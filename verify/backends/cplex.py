@@ -12,14 +12,16 @@ constraints (error 1016, raised when ``solve`` is called): that becomes a
 """
 from __future__ import annotations
 
-import time
+import contextlib
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import interrupts
 from ..errors import ProblemTooLargeError, SolveError
 from ..problem import Problem
 from ..problem_io import upper_triangle
-from .base import Backend, SolveOptions, SolveResult, Status
+from .base import Backend, Raw, SolveOptions, SolveResult, Status
 
 #: CPXERR_RESTRICTED_VERSION: "Community Edition. Problem size limits exceeded."
 _CE_LIMIT_CODE = 1016
@@ -43,6 +45,31 @@ def _too_large(problem: Problem) -> ProblemTooLargeError:
         "rows — use --backend highs or --backend scip, or install a licensed CPLEX")
 
 
+#: CPLEX solution status name -> :class:`Status` (memory limits, numerical failures,
+#: ``first_order``, ``unknown`` and any other name: ``error``).
+STATUS_TABLE: dict[str, Status] = {
+    **dict.fromkeys(("optimal", "optimal_tolerance", "MIP_optimal", "optimal_infeasible",
+                     "MIP_optimal_infeasible", "optimal_face_unbounded"), Status.OPTIMAL),
+    **dict.fromkeys(("infeasible", "MIP_infeasible"), Status.INFEASIBLE),
+    **dict.fromkeys(("unbounded", "MIP_unbounded"), Status.UNBOUNDED),
+    **dict.fromkeys(("infeasible_or_unbounded", "MIP_infeasible_or_unbounded"),
+                    Status.INFEASIBLE_OR_UNBOUNDED),
+    **dict.fromkeys(("abort_obj_limit", "abort_primal_obj_limit", "abort_dual_obj_limit"),
+                    Status.CUTOFF),
+    **dict.fromkeys(("abort_time_limit", "abort_dettime_limit", "MIP_time_limit_feasible",
+                     "MIP_time_limit_infeasible", "MIP_dettime_limit_feasible",
+                     "MIP_dettime_limit_infeasible"), Status.TIME_LIMIT),
+    **dict.fromkeys(("abort_iteration_limit", "abort_user", "solution_limit",
+                     "node_limit_feasible", "node_limit_infeasible", "MIP_abort_feasible",
+                     "MIP_abort_infeasible", "populate_solution_limit"), Status.INTERRUPTED),
+    **dict.fromkeys(("mem_limit_feasible", "mem_limit_infeasible", "first_order", "unknown",
+                     "fail_feasible", "fail_infeasible", "fail_feasible_no_tree",
+                     "fail_infeasible_no_tree"), Status.ERROR),
+}
+#: Statuses that mean the user (or our aborter) stopped the solve.
+_USER_ABORT = ("abort_user", "MIP_abort_feasible", "MIP_abort_infeasible")
+
+
 class CplexBackend(Backend):
     """IBM CPLEX via its Python API: LP, MILP, convex QP and MIQP.
 
@@ -54,14 +81,20 @@ class CplexBackend(Backend):
 
     Limits: the pip-installable Community Edition solves at most 1000 variables and 1000
     constraints; larger problems raise :class:`~verify.errors.ProblemTooLargeError`.
+
+    A stop request (Ctrl-C: :mod:`verify.interrupts`) aborts the solve through an
+    ``Aborter``: status ``interrupted`` with the incumbent and the best bound.
     """
 
     name = "cplex"
     modules = ("cplex",)
     capabilities = frozenset({"lp", "milp", "qp", "miqp"})
     install_hint = "pip install cplex (Community Edition: at most 1000 variables/constraints)"
+    status_table = STATUS_TABLE
+    solver_label = "CPLEX"
+    passes_cutoff = True       # mip.tolerances.uppercutoff (MIPs)
 
-    def build(self, problem: Problem, options: SolveOptions | None = None):
+    def build_cplex(self, problem: Problem, options: SolveOptions | None = None):
         """A configured ``cplex.Cplex`` holding ``problem``."""
         import cplex
         import scipy.sparse as sp
@@ -124,92 +157,77 @@ class CplexBackend(Backend):
                 list(zip(qi.tolist(), qj.tolist(), qv.tolist())))
         return cpx
 
-    def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
-        import cplex
-
+    def trivial(self, problem: Problem) -> SolveResult | None:
         if np.any(problem.row_lb > problem.row_ub):
             return SolveResult(status=Status.INFEASIBLE, backend=self.name,
                                message="a row has lower bound > upper bound")
-        t0 = time.perf_counter()
-        try:
-            cpx = self.build(problem, options)
-            build_s = time.perf_counter() - t0
-            cpx.solve()
-        except cplex.exceptions.CplexError as err:
-            if _error_code(err) == _CE_LIMIT_CODE:
-                raise _too_large(problem) from None
-            raise SolveError(f"CPLEX failed: {err}") from err
-        elapsed = time.perf_counter() - t0
-        try:
-            return self._result(cpx, problem, options, elapsed, build_s)
-        finally:
-            cpx.end()
+        return None
 
-    def _result(self, cpx, problem: Problem, options: SolveOptions, elapsed: float,
-                build_s: float) -> SolveResult:
-        sol = cpx.solution
+    def build(self, problem: Problem, options: SolveOptions | None = None) -> _Model:
+        """The configured ``cplex.Cplex`` holding ``problem``, with its aborter."""
+        import cplex
+
+        with _cplex_errors(problem):
+            cpx = self.build_cplex(problem, options)
+            return _Model(cpx, cpx.use_aborter(cplex.Aborter()), problem)
+
+    def run(self, model: _Model, options: SolveOptions):
+        with _cplex_errors(model.problem):
+            model.cpx.solve()
+
+    def cancel(self, model: _Model) -> None:
+        model.aborter.abort()                 # a stop request aborts the solve
+
+    def release(self, model: _Model) -> None:
+        model.cpx.end()
+
+    def extract(self, model: _Model, ran, problem: Problem, options: SolveOptions) -> Raw:
+        sol = model.cpx.solution
         S = sol.status
         code = sol.get_status()
+        native = S[code]
         is_mip = problem.num_integer > 0
-        x = objective = bound = None
+        raw = Raw(native=native, message=native)
         if sol.get_solution_type() != sol.type.none and code not in (
                 S.infeasible, S.MIP_infeasible, S.unbounded, S.MIP_unbounded):
             try:
                 if not sol.is_primal_feasible():
                     raise ValueError("no primal feasible point")
-                x = np.array(sol.get_values(), dtype=np.float64)
-                objective = float(sol.get_objective_value())
+                raw.x = np.array(sol.get_values(), dtype=np.float64)
+                raw.objective = float(sol.get_objective_value())
             except Exception:  # no feasible primal values (e.g. an LP stopped early)
-                x = objective = None
+                raw.x = raw.objective = None
         if is_mip:
             try:
                 best = float(sol.MIP.get_best_objective())
-                bound = best if abs(best) < 1e20 else None
+                raw.bound = best if abs(best) < 1e20 else None
             except Exception:
-                bound = None
-        extra = {"cplex_status": code, "build_s": build_s}
+                raw.bound = None
+        raw.extra = {"cplex_status": code}
         if is_mip:
-            extra["nodes"] = int(sol.progress.get_num_nodes_processed())
-        message = sol.get_status_string() or ""
+            raw.extra["nodes"] = int(sol.progress.get_num_nodes_processed())
+        if native in _USER_ABORT:
+            # aborted by Ctrl-C (CPLEX's own handler, when cplex was imported before
+            # verify.interrupts could switch it off) or by our aborter: either way the
+            # user asked to stop, and the rest of the task must stop too
+            interrupts.request_stop("SIGINT")
+        return raw
 
-        if code in (S.optimal, S.optimal_tolerance, S.MIP_optimal, S.optimal_infeasible,
-                    S.MIP_optimal_infeasible, S.optimal_face_unbounded):
-            status = Status.OPTIMAL
-            if not is_mip:
-                bound = objective
-        elif code in (S.infeasible, S.MIP_infeasible):
-            x = objective = None
-            if is_mip and options.cutoff is not None:
-                status, bound = Status.CUTOFF, float(options.cutoff)
-                message = "no solution below the cutoff (or the problem is infeasible)"
-            else:
-                status, bound = Status.INFEASIBLE, None
-        elif code in (S.unbounded, S.MIP_unbounded):
-            status, bound = Status.UNBOUNDED, -np.inf
-        elif code in (S.infeasible_or_unbounded, S.MIP_infeasible_or_unbounded):
-            status, bound = self._settle_unbounded_or_infeasible(problem, options)
-            if status != Status.UNBOUNDED:
-                x = objective = None
-            message = f"{status} (CPLEX: infeasible or unbounded; a feasibility solve settled it)"
-        elif code in (S.abort_obj_limit, S.abort_primal_obj_limit, S.abort_dual_obj_limit):
-            status = Status.CUTOFF
-            bound = float(options.cutoff) if options.cutoff is not None else bound
-        elif code in (S.abort_time_limit, S.abort_dettime_limit, S.MIP_time_limit_feasible,
-                      S.MIP_time_limit_infeasible, S.MIP_dettime_limit_feasible,
-                      S.MIP_dettime_limit_infeasible):
-            status = Status.TIME_LIMIT
-        elif code in (S.abort_iteration_limit, S.abort_user, S.solution_limit,
-                      S.node_limit_feasible, S.node_limit_infeasible, S.MIP_abort_feasible,
-                      S.MIP_abort_infeasible, S.populate_solution_limit):
-            status = Status.INTERRUPTED
-        else:  # memory limits, numerical failures, first_order, unknown
-            status = Status.ERROR
-            message = f"CPLEX stopped with status {code} ({message})"
-        if (problem.num_integer and options.cutoff is not None and status == Status.OPTIMAL
-                and (objective is None or objective >= options.cutoff)):
-            status, x, objective, bound = Status.CUTOFF, None, None, float(options.cutoff)
-            message = "no solution below the cutoff"
-        if not is_mip and status in (Status.TIME_LIMIT, Status.INTERRUPTED, Status.ERROR):
-            bound = None
-        return SolveResult(status=status, backend=self.name, x=x, objective=objective,
-                           bound=bound, time_s=elapsed, message=message, extra=extra)
+
+class _Model(NamedTuple):
+    cpx: Any
+    aborter: Any
+    problem: Problem
+
+
+@contextlib.contextmanager
+def _cplex_errors(problem: Problem):
+    """CPLEX errors as :mod:`verify.errors` (the Community Edition's size limit by name)."""
+    import cplex
+
+    try:
+        yield
+    except cplex.exceptions.CplexError as err:
+        if _error_code(err) == _CE_LIMIT_CODE:
+            raise _too_large(problem) from None
+        raise SolveError(f"CPLEX failed: {err}") from err

@@ -10,14 +10,14 @@ other code (LP-based bound tightening, ...) can re-solve it with changed costs o
 """
 from __future__ import annotations
 
-import time
+import functools
 
 import numpy as np
 
 from ..errors import SolveError
 from ..problem import Problem
 from ..problem_io import upper_triangle
-from .base import Backend, SolveOptions, SolveResult, Status
+from .base import Backend, Raw, SolveOptions, Status
 
 #: Thread count the HiGHS global scheduler was last (re)started with by this module.
 _scheduler_threads: int | None = None
@@ -138,82 +138,86 @@ class HighsBackend(Backend):
     from an infeasible MIP, and may even call it "optimal" with an incumbent above the
     cutoff, which is reported as ``cutoff`` too). ``bound`` is ``mip_dual_bound`` for MIPs
     and the objective for an optimal LP/QP. The Hessian must be positive semi-definite.
+    A stop request (Ctrl-C: :mod:`verify.interrupts`) cancels ``run()`` through HiGHS's
+    user-interrupt callback: status ``interrupted`` with the incumbent and dual bound.
     """
 
     name = "highs"
     modules = ("highspy",)
     capabilities = frozenset({"lp", "milp", "qp"})
     install_hint = "pip install highspy"
+    solver_label = "HiGHS"
+    passes_cutoff = True       # objective_bound (MIPs)
 
-    def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
+    @property
+    def status_table(self):      # built on first use: highspy is imported only then
+        return _status_table()
+
+    def build(self, problem: Problem, options: SolveOptions | None = None):
+        h = highs_from_problem(problem, options)
+        h.HandleUserInterrupt = True          # cancelSolve() stops run() (see verify.interrupts)
+        return h
+
+    def run(self, model, options: SolveOptions):
+        return model.run()
+
+    def cancel(self, model) -> None:
+        model.cancelSolve()
+
+    def extract(self, model, ran, problem: Problem, options: SolveOptions) -> Raw:
         import highspy
 
-        t0 = time.perf_counter()
-        h = highs_from_problem(problem, options)
-        build_s = time.perf_counter() - t0
-        run_status = h.run()
-        elapsed = time.perf_counter() - t0
-
+        h = model
         ms = h.getModelStatus()
         info = h.getInfo()
         is_mip = problem.num_integer > 0
         has_x = info.primal_solution_status == highspy.kSolutionStatusFeasible
-        x = np.array(h.getSolution().col_value, dtype=np.float64) if has_x else None
-        objective = float(info.objective_function_value) if has_x else None
-        bound = None
+        raw = Raw(native=ms, message=h.modelStatusToString(ms))
+        if has_x:
+            raw.x = np.array(h.getSolution().col_value, dtype=np.float64)
+            raw.objective = float(info.objective_function_value)
         if is_mip and np.isfinite(info.mip_dual_bound):
-            bound = float(info.mip_dual_bound)
-        extra = {"model_status": h.modelStatusToString(ms), "build_s": build_s,
-                 "simplex_iterations": int(info.simplex_iteration_count)}
+            raw.bound = float(info.mip_dual_bound)
+        raw.extra = {"model_status": raw.message,
+                     "simplex_iterations": int(info.simplex_iteration_count)}
         if is_mip:
-            extra["nodes"] = int(info.mip_node_count)
-        S = highspy.HighsModelStatus
-        message = extra["model_status"]
-
-        if ms == S.kOptimal:
-            status = Status.OPTIMAL
-            if not is_mip:
-                bound = objective
-        elif ms == S.kModelEmpty:
+            raw.extra["nodes"] = int(info.mip_node_count)
+        if ms == highspy.HighsModelStatus.kModelEmpty:
             # no columns: feasible iff 0 lies in every row's range
-            zero_ok = bool(np.all(problem.row_lb <= 0.0) and np.all(problem.row_ub >= 0.0))
-            status = Status.OPTIMAL if zero_ok else Status.INFEASIBLE
-            if zero_ok:
-                x = np.zeros(problem.num_cols)
-                objective = bound = float(problem.offset)
-        elif ms == S.kInfeasible:
-            if is_mip and options.cutoff is not None:
-                status, bound = Status.CUTOFF, float(options.cutoff)
-                message = "no solution below the cutoff (or the problem is infeasible)"
+            if np.all(problem.row_lb <= 0.0) and np.all(problem.row_ub >= 0.0):
+                raw.x = np.zeros(problem.num_cols)
+                raw.objective = raw.bound = float(problem.offset)
             else:
-                status, bound = Status.INFEASIBLE, None
-            x = objective = None
-        elif ms == S.kObjectiveBound:
-            status, x, objective = Status.CUTOFF, None, None
-            bound = float(options.cutoff) if options.cutoff is not None else None
-        elif ms == S.kUnbounded:
-            status, bound = Status.UNBOUNDED, -np.inf
-        elif ms == S.kUnboundedOrInfeasible:
-            status, bound = self._settle_unbounded_or_infeasible(problem, options)
-            message = f"{status} (HiGHS: unbounded or infeasible; a feasibility solve settled it)"
-            if status != Status.UNBOUNDED:
-                x = objective = None
-        elif ms == S.kTimeLimit:
-            status = Status.TIME_LIMIT
-        elif ms in (S.kIterationLimit, S.kSolutionLimit, S.kInterrupt, S.kHighsInterrupt,
-                    S.kObjectiveTarget):
-            status = Status.INTERRUPTED
-        else:  # kNotset, kLoadError, kModelError, kPresolveError, kSolveError, ...
-            status = Status.ERROR
-            message = f"HiGHS stopped with {extra['model_status']} (run status {run_status})"
-        if (is_mip and options.cutoff is not None and status == Status.OPTIMAL
-                and (objective is None or objective >= options.cutoff)):
-            # With objective_bound set, HiGHS can finish "optimal" with an incumbent that is
-            # not below the bound (seen: cutoff −24, true optimum −23, reported optimal −20):
-            # the search did prove that nothing is below the cutoff, so that is the answer.
-            status, x, objective, bound = Status.CUTOFF, None, None, float(options.cutoff)
-            message = "no solution below the cutoff"
-        if status in (Status.TIME_LIMIT, Status.INTERRUPTED, Status.ERROR) and not is_mip:
-            bound = None  # an unfinished LP/QP has no proven bound here
-        return SolveResult(status=status, backend=self.name, x=x, objective=objective,
-                           bound=bound, time_s=elapsed, message=message, extra=extra)
+                raw.native = highspy.HighsModelStatus.kInfeasible
+        return raw
+
+
+@functools.cache
+def _status_table() -> dict:
+    """HiGHS model status -> :class:`Status` (kNotset, load/model/presolve/solve errors and
+    anything unlisted are ``error``)."""
+    import highspy
+
+    S = highspy.HighsModelStatus
+    return {
+        S.kOptimal: Status.OPTIMAL,
+        S.kModelEmpty: Status.OPTIMAL,           # extract checks the rows (else infeasible)
+        S.kInfeasible: Status.INFEASIBLE,
+        S.kObjectiveBound: Status.CUTOFF,
+        S.kUnbounded: Status.UNBOUNDED,
+        S.kUnboundedOrInfeasible: Status.INFEASIBLE_OR_UNBOUNDED,
+        S.kTimeLimit: Status.TIME_LIMIT,
+        S.kIterationLimit: Status.INTERRUPTED,
+        S.kSolutionLimit: Status.INTERRUPTED,
+        S.kInterrupt: Status.INTERRUPTED,
+        S.kHighsInterrupt: Status.INTERRUPTED,
+        S.kObjectiveTarget: Status.INTERRUPTED,
+        S.kNotset: Status.ERROR,
+        S.kLoadError: Status.ERROR,
+        S.kModelError: Status.ERROR,
+        S.kPresolveError: Status.ERROR,
+        S.kSolveError: Status.ERROR,
+        S.kPostsolveError: Status.ERROR,
+        S.kMemoryLimit: Status.ERROR,
+        S.kUnknown: Status.ERROR,
+    }

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import time
 
 import numpy as np
 
 from ..errors import SolveError
 from ..problem import Problem
 from ..problem_io import upper_triangle
-from .base import Backend, SolveOptions, SolveResult, Status
+from .base import Backend, Raw, SolveOptions, SolveResult, Status
 
 #: ``SolverFactory(name).available()`` per solver name, computed once per process.
 _AVAILABLE: dict[str, bool] = {}
@@ -34,26 +33,45 @@ _OPTION_NAMES: dict[str, dict[str, str]] = {
     "glpk": {"time_limit": "tmlim", "rel_gap": "mipgap"},
 }
 
-_OPTIMAL = {"optimal", "globallyOptimal", "locallyOptimal"}
-_INTERRUPTED = {"maxIterations", "maxEvaluations", "userInterrupt", "resourceInterrupt",
-                "intermediateNonInteger", "minStepLength", "feasible"}
+_ALL = frozenset({"lp", "milp", "qp", "miqp"})
+_NO_MIQP = frozenset({"lp", "milp", "qp"})
+_LINEAR = frozenset({"lp", "milp"})
 
+#: Pyomo solver name -> (its family in :data:`_OPTION_NAMES`, what it solves). A solver not
+#: listed gets Pyomo's generic ``timelimit`` only and is assumed to solve everything.
+#: ``appsi_highs`` passes only linear objectives to HiGHS (DegreeError otherwise);
+#: ``pyomo:highs``, the newer interface, takes QPs; HiGHS has no MIQP.
+SOLVERS: dict[str, tuple[str | None, frozenset[str]]] = {
+    "appsi_highs": ("highs", _LINEAR),
+    "highs": ("highs", _NO_MIQP),
+    "cplex_direct": ("cplex_direct", _ALL),
+    "cplex_persistent": ("cplex_direct", _ALL),
+    "appsi_cplex": ("cplex_direct", _ALL),
+    "cplex": ("cplex_shell", _ALL),
+    "gurobi": ("gurobi", _ALL),
+    "gurobi_direct": ("gurobi", _ALL),
+    "gurobi_persistent": ("gurobi", _ALL),
+    "appsi_gurobi": ("gurobi", _ALL),
+    "scip": ("scip", _ALL),
+    "cbc": ("cbc", _LINEAR),
+    "appsi_cbc": ("cbc", _LINEAR),
+    "glpk": ("glpk", _LINEAR),
+}
 
-def _family(solver: str) -> str | None:
-    """Which entry of :data:`_OPTION_NAMES` names ``solver``'s options (None: unknown)."""
-    s = solver.lower()
-    if "highs" in s:
-        return "highs"
-    if s in ("cplex_direct", "cplex_persistent"):
-        return "cplex_direct"
-    if s == "cplex":
-        return "cplex_shell"
-    if "gurobi" in s:
-        return "gurobi"
-    for family in ("scip", "cbc", "glpk"):
-        if family in s:
-            return family
-    return None
+#: Pyomo termination condition -> :class:`Status` (any other condition: ``error``).
+STATUS_TABLE: dict[str, Status] = {
+    **dict.fromkeys(("optimal", "globallyOptimal", "locallyOptimal"), Status.OPTIMAL),
+    "infeasible": Status.INFEASIBLE,
+    "unbounded": Status.UNBOUNDED,
+    "infeasibleOrUnbounded": Status.INFEASIBLE_OR_UNBOUNDED,
+    "maxTimeLimit": Status.TIME_LIMIT,
+    "minFunctionValue": Status.CUTOFF,
+    **dict.fromkeys(("maxIterations", "maxEvaluations", "userInterrupt", "resourceInterrupt",
+                     "intermediateNonInteger", "minStepLength", "feasible"),
+                    Status.INTERRUPTED),
+    **dict.fromkeys(("unknown", "solverFailure", "internalSolverError", "error", "invalidProblem",
+                     "licensingProblems", "noSolution", "other"), Status.ERROR),
+}
 
 
 def _as_bound(value) -> float | None:
@@ -79,21 +97,21 @@ class PyomoBackend(Backend):
     ``tee``. ``cutoff`` is not passed to any solver. ``bound`` is the results'
     ``problem.lower_bound`` (for ``appsi_*`` solvers: the best objective bound) when the solver
     reports one, and the objective for an optimal continuous problem otherwise.
+
+    Stop requests (Ctrl-C: :mod:`verify.interrupts`) are best effort here: Pyomo gives no
+    uniform way to cancel a running solver, so a solve that has started runs to its end (or
+    time limit); no new solve starts after the request.
     """
 
     modules = ("pyomo",)
+    status_table = STATUS_TABLE
+    cancellable = False        # Pyomo gives no uniform way to stop a running solver
 
     def __init__(self, solver_name: str):
         self.solver = solver_name.strip()
         self.name = f"pyomo:{self.solver}"
-        caps = {"lp", "milp", "qp", "miqp"}
-        low = self.solver.lower()
-        if "highs" in low:
-            caps.discard("miqp")
-        if low in ("cbc", "glpk", "appsi_highs"):
-            # appsi_highs passes only linear objectives to HiGHS (DegreeError otherwise)
-            caps -= {"qp", "miqp"}
-        self.capabilities = frozenset(caps)
+        self.solver_label = self.name
+        self.family, self.capabilities = SOLVERS.get(self.solver.lower(), (None, _ALL))
         self.install_hint = (f"pip install pyomo, and install the solver {self.solver!r} so "
                              f"that pyomo.environ.SolverFactory({self.solver!r}).available()")
 
@@ -110,8 +128,9 @@ class PyomoBackend(Backend):
             _AVAILABLE[self.solver] = ok
         return _AVAILABLE[self.solver]
 
-    def build(self, problem: Problem):
-        """A ``ConcreteModel`` with ``x`` (indexed Var), ``rows`` (indexed Constraint), ``obj``."""
+    def build(self, problem: Problem, options: SolveOptions | None = None):
+        """``(model, xs, problem)``: a ``ConcreteModel`` with ``x`` (indexed Var), ``rows``
+        (indexed Constraint), ``obj``; its column variables; the problem."""
         import pyomo.environ as pyo
         import scipy.sparse as sp
         from pyomo.core.expr.numeric_expr import LinearExpression
@@ -154,11 +173,11 @@ class PyomoBackend(Backend):
             obj = obj + pyo.quicksum(
                 v * xs[a] * xs[b] for a, b, v in zip(qi.tolist(), qj.tolist(), half))
         model.obj = pyo.Objective(expr=obj, sense=pyo.minimize)
-        return model, xs
+        return model, xs, problem
 
     def _solver_options(self, options: SolveOptions) -> tuple[dict, dict]:
         """(solver options dict, extra keyword arguments for ``solve``)."""
-        names = _OPTION_NAMES.get(_family(self.solver) or "", {})
+        names = _OPTION_NAMES.get(self.family or "", {})
         opts, kwargs = {}, {}
         if options.time_limit is not None:
             if "time_limit" in names:
@@ -167,7 +186,7 @@ class PyomoBackend(Backend):
                 kwargs["timelimit"] = float(max(options.time_limit, 0.0))
         if options.threads is not None and "threads" in names:
             opts[names["threads"]] = int(options.threads)
-            if _family(self.solver) == "highs":
+            if self.family == "highs":
                 from .highs import prepare_highs_scheduler
 
                 prepare_highs_scheduler(options.threads)
@@ -175,9 +194,7 @@ class PyomoBackend(Backend):
             opts[names["rel_gap"]] = float(options.rel_gap)
         return opts, kwargs
 
-    def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
-        from pyomo.environ import SolverFactory
-
+    def trivial(self, problem: Problem) -> SolveResult | None:
         empty = np.diff(problem.A.indptr) == 0
         if np.any(problem.row_lb > problem.row_ub) or np.any(
                 empty & ((problem.row_lb > 0) | (problem.row_ub < 0))):
@@ -187,25 +204,29 @@ class PyomoBackend(Backend):
             return SolveResult(status=Status.OPTIMAL, backend=self.name, x=np.zeros(0),
                                objective=float(problem.offset), bound=float(problem.offset),
                                message="no columns")
-        t0 = time.perf_counter()
-        model, xs = self.build(problem)
-        build_s = time.perf_counter() - t0
+        return None
+
+    def run(self, model, options: SolveOptions):
+        from pyomo.environ import SolverFactory
+
         opts, kwargs = self._solver_options(options)
-        solver = SolverFactory(self.solver)
         try:
-            results = solver.solve(model, tee=bool(options.verbose), load_solutions=False,
-                                   options=opts, **kwargs)
+            return SolverFactory(self.solver).solve(
+                model[0], tee=bool(options.verbose), load_solutions=False, options=opts, **kwargs)
         except Exception as err:
             from .cplex import _CE_LIMIT_CODE, _error_code, _too_large
 
             if _error_code(err) == _CE_LIMIT_CODE:
-                raise _too_large(problem) from None
+                raise _too_large(model[2]) from None
             raise SolveError(f"{self.name} failed: {err}") from err
-        elapsed = time.perf_counter() - t0
 
+    def extract(self, model, ran, problem: Problem, options: SolveOptions) -> Raw:
+        model, xs, _ = model
+        results = ran
         tc = str(results.solver.termination_condition)
         tc = tc.split(".")[-1]  # enum repr on some versions
-        x = objective = None
+        raw = Raw(native=tc, message=tc, bound=_as_bound(results.problem.lower_bound),
+                  extra={"termination_condition": tc})
         if len(results.solution) > 0:
             # quiet Pyomo's "loading a result with an 'aborted' status" warning (time limit)
             core_log = logging.getLogger("pyomo.core")
@@ -220,37 +241,5 @@ class PyomoBackend(Backend):
             missing = np.array([v is None for v in vals])
             if missing.any():  # columns the solver never saw: any point in their bounds
                 x[missing] = np.clip(0.0, problem.lb[missing], problem.ub[missing])
-            objective = problem.objective_value(x)
-        bound = _as_bound(results.problem.lower_bound)
-        is_mip = problem.num_integer > 0
-        extra = {"termination_condition": tc, "build_s": build_s}
-        message = tc
-
-        if tc in _OPTIMAL:
-            status = Status.OPTIMAL
-            if bound is None:
-                bound = objective
-            if bound is not None and objective is not None:
-                bound = min(bound, objective)
-        elif tc == "infeasible":
-            status, bound, x, objective = Status.INFEASIBLE, None, None, None
-        elif tc == "unbounded":
-            status, bound = Status.UNBOUNDED, -np.inf
-        elif tc == "infeasibleOrUnbounded":
-            status, bound = self._settle_unbounded_or_infeasible(problem, options)
-            if status != Status.UNBOUNDED:
-                x = objective = None
-            message = f"{status} (solver: infeasible or unbounded; a feasibility solve settled it)"
-        elif tc == "maxTimeLimit":
-            status = Status.TIME_LIMIT
-        elif tc == "minFunctionValue":
-            status = Status.CUTOFF
-        elif tc in _INTERRUPTED:
-            status = Status.INTERRUPTED
-        else:
-            status = Status.ERROR
-            message = f"{self.name} stopped with termination condition {tc!r}"
-        if not is_mip and status in (Status.TIME_LIMIT, Status.INTERRUPTED, Status.ERROR):
-            bound = None
-        return SolveResult(status=status, backend=self.name, x=x, objective=objective,
-                           bound=bound, time_s=elapsed, message=message, extra=extra)
+            raw.x, raw.objective = x, problem.objective_value(x)
+        return raw

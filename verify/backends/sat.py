@@ -1,4 +1,4 @@
-"""SAT backends for BNN formulas, through python-sat: ``sat:<solver>[+<card encoding>]``.
+"""SAT backends for CNF/cardinality formulas (:mod:`verify.cnf`; BNNs), through python-sat: ``sat:<solver>[+<card encoding>]``.
 
 * Native cardinality (``sat:minicard``, ``sat:gluecard3``, ``sat:gluecard4``): each
   ``guard ⇒ #true(lits) >= C`` is one ``add_atmost`` over the negated literals, with the guard
@@ -12,19 +12,23 @@
 
 A :class:`SatSession` keeps one solver alive: constraints can be added between calls and
 each call takes assumptions, which is how budgets are tightened and pixels fixed without
-rebuilding anything. Time limits interrupt the solver from a timer thread.
+rebuilding anything. Time limits interrupt the solver from a timer thread; a stop request
+(Ctrl-C, SIGTERM: :mod:`verify.interrupts`) interrupts it too and the call answers
+``interrupted`` (CaDiCaL, which cannot be interrupted, finishes its call first).
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import numpy as np
 
-from ..encodings.bnn import AtLeast, BnnFormula
+from .. import interrupts
+from ..cnf import AtLeast, CnfFormula, CnfSource, as_cnf
 from ..errors import BackendUnavailableError, InvalidInputError, ProblemTooLargeError
 from ..problem import Problem
-from .base import Backend, SolveOptions, SolveResult, Status
+from .base import Backend, Raw, SolveOptions, SolveResult, Status
 
 NATIVE = ("minicard", "gluecard3", "gluecard4")
 CLAUSAL_SOLVERS = ("glucose4", "glucose42", "maplechrono", "minisat22", "cadical153", "cadical195")
@@ -38,12 +42,24 @@ MAX_CLAUSES = 20_000_000
 FIRST_CONFLICT_BUDGET = 2_000
 
 
+#: The SAT session's answer -> :class:`Status`: ``sat`` (a model: ``optimal``), ``unsat``,
+#: ``unknown`` (out of time), ``expired`` (the time ran out while writing the formula),
+#: ``stopped`` (a stop request; also ``not_started`` when it came before the call).
+STATUS_TABLE: dict[str, Status] = {
+    "sat": Status.OPTIMAL, "unsat": Status.INFEASIBLE, "unknown": Status.TIME_LIMIT,
+    "expired": Status.TIME_LIMIT, "stopped": Status.INTERRUPTED, "not_started": Status.INTERRUPTED,
+}
+
+
 class SatBackend(Backend):
     """BNN formulas (--encoding cnf) through python-sat: ``sat:<solver>[+<encoding>]``."""
 
     modules = ("pysat",)
     capabilities = frozenset({"cnf"})
     install_hint = "pip install python-sat (or verify[sat])"
+    status_table = STATUS_TABLE
+    solver_label = "python-sat"
+    cancellable = False        # SatSession.solve runs its own cancellable slices
 
     def __init__(self, spec: str = DEFAULT_SAT):
         body = spec.split(":", 1)[1] if spec.startswith("sat:") else spec
@@ -79,33 +95,53 @@ class SatBackend(Backend):
     def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:   # pragma: no cover
         raise BackendUnavailableError("SAT backends solve BNN formulas, not MIP problems")
 
-    def session(self, formula: BnnFormula, time_limit: float | None = None) -> "SatSession":
+    # the backend contract, on a formula instead of a Problem: build / run / extract
+    def build(self, formula: CnfFormula | CnfSource, options: SolveOptions | None = None) -> SatSession:
+        """A live solver holding ``formula`` (writing it stops after the time limit)."""
+        return self.session(formula, (options or SolveOptions()).time_limit)
+
+    def run(self, model: SatSession, options: SolveOptions) -> SolveResult:
+        return model.solve(time_limit=options.time_limit)
+
+    def cancel(self, model: SatSession) -> None:
+        model.solver.interrupt()
+
+    def extract(self, model: SatSession, ran: SolveResult, problem, options: SolveOptions) -> Raw:
+        return Raw(native=ran.extra.get("native"), x=ran.x, objective=ran.objective,
+                   message=ran.message, extra=ran.extra)
+
+    def release(self, model: SatSession) -> None:
+        model.close()
+
+    def session(self, formula: CnfFormula | CnfSource, time_limit: float | None = None) -> SatSession:
         """A live solver holding ``formula`` (writing it stops after ``time_limit`` s)."""
         if not self.available():
             raise BackendUnavailableError(f"backend {self.name!r} is not installed ({self.install_hint})")
         return SatSession(self, formula, time_limit)
 
-    def solve_formula(self, formula: BnnFormula, options: SolveOptions | None = None) -> SolveResult:
+    def solve_formula(self, formula: CnfFormula | CnfSource, options: SolveOptions | None = None) -> SolveResult:
         """One satisfiability question; the result's ``x`` is the truth value per variable."""
-        limit = (options or SolveOptions()).time_limit
+        options = options or SolveOptions()
+        limit = options.time_limit
         t0 = time.perf_counter()
-        session = self.session(formula, limit)
+        session = self.build(formula, options)
         try:
-            return session.solve(time_limit=None if limit is None
-                                 else max(1e-3, limit - (time.perf_counter() - t0)))
+            return self.run(session, dataclasses.replace(
+                options, time_limit=None if limit is None
+                else max(1e-3, limit - (time.perf_counter() - t0))))
         finally:
-            session.close()
+            self.release(session)
 
 
 class SatSession:
     """A live solver holding a formula; more constraints and assumptions per call."""
 
-    def __init__(self, backend: SatBackend, formula: BnnFormula, time_limit: float | None = None):
+    def __init__(self, backend: SatBackend, formula: CnfFormula | CnfSource, time_limit: float | None = None):
         from pysat.formula import IDPool
         from pysat.solvers import Solver
 
         self.backend = backend
-        self.formula = formula
+        self.formula = formula = as_cnf(formula)
         self.solver = Solver(name=backend.solver)
         self.pool = IDPool(start_from=formula.num_vars + 1)
         self.clauses = 0
@@ -117,12 +153,14 @@ class SatSession:
         t0 = time.perf_counter()
         for clause in formula.clauses:
             self.add_clause(clause)
-        for con in formula.all_constraints():
+        for con in formula.constraints:
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
                 self.expired = True
                 break
+            if interrupts.stop_requested():
+                break                   # every solve answers "interrupted" at once
             self.add(con)
-        self.prefer(formula.original_literals())     # search near the input first
+        self.prefer(formula.preferred)     # e.g. search near the input first
         self.build_s = time.perf_counter() - t0
 
     def prefer(self, literals) -> None:
@@ -176,52 +214,69 @@ class SatSession:
 
     def solve(self, assumptions=(), time_limit: float | None = None) -> SolveResult:
         """Satisfiable (status ``optimal``, ``x``: bool per variable, index 0 unused),
-        unsatisfiable (``infeasible``) or out of time (``time_limit``)."""
+        unsatisfiable (``infeasible``), out of time (``time_limit``) or stopped by a stop
+        request (``interrupted``; see :mod:`verify.interrupts`)."""
         t0 = time.perf_counter()
+        if interrupts.stop_requested():
+            return self._answer("not_started", 0.0, message="not started: a stop was requested")
         if self.expired:
-            return SolveResult(Status.TIME_LIMIT, self.backend.name, time_s=0.0,
-                               message="the time limit ran out while writing the formula")
+            return self._answer("expired", 0.0,
+                                message="the time limit ran out while writing the formula")
         if time_limit is not None and self.backend.solver in NO_INTERRUPT:
             raise BackendUnavailableError(
                 f"python-sat cannot interrupt {self.backend.solver}, so it cannot keep a time "
                 "limit; drop the time limit or use sat:glucose4+totalizer")
         if time_limit is not None and time_limit <= 0:
-            return SolveResult(Status.TIME_LIMIT, self.backend.name, time_s=0.0)
+            return self._answer("unknown", 0.0)
         answer = self._run([int(a) for a in assumptions],
                            None if time_limit is None else t0 + time_limit)
         elapsed = time.perf_counter() - t0
         if answer is None:
-            return SolveResult(Status.TIME_LIMIT, self.backend.name, time_s=elapsed)
+            return self._answer("stopped" if interrupts.stop_requested() else "unknown", elapsed)
         if not answer:
-            return SolveResult(Status.INFEASIBLE, self.backend.name, time_s=elapsed)
+            return self._answer("unsat", elapsed)
         model = np.asarray(self.solver.get_model(), dtype=np.int64)
         truth = np.zeros(max(self.pool.top, self.formula.num_vars) + 1, dtype=bool)
         truth[model[model > 0]] = True
-        return SolveResult(Status.OPTIMAL, self.backend.name, x=truth, objective=0.0,
-                           time_s=elapsed)
+        return self._answer("sat", elapsed, x=truth, objective=0.0)
+
+    def _answer(self, native: str, elapsed: float, message: str = "", **kw) -> SolveResult:
+        """The result for the session's answer ``native``, mapped through the status table."""
+        return SolveResult(STATUS_TABLE[native], self.backend.name, time_s=elapsed,
+                           message=message, extra={"native": native}, **kw)
 
     def _run(self, assumptions: list[int], deadline: float | None) -> bool | None:
-        """True/False, or None when the deadline passed. Some solvers (gluecard4 on wide
-        cardinality constraints) ignore an interrupt for minutes, so the search runs in
-        slices of a conflict budget that doubles each time (a slice ends in a restart that
-        keeps the learned clauses), with the clock checked between slices and an
-        interrupt as well."""
-        if deadline is None:
-            return self.solver.solve(assumptions=assumptions)
-        budget = FIRST_CONFLICT_BUDGET
+        """True/False, or None when the deadline passed or a stop was requested. Some
+        solvers (gluecard4 on wide cardinality constraints) ignore an interrupt for
+        minutes, so with a deadline the search runs in slices of a conflict budget that
+        doubles each time (a slice ends in a restart that keeps the learned clauses), with
+        the clock checked between slices and an interrupt as well. Every slice is
+        cancellable (:func:`verify.interrupts.call_cancellable`, through ``interrupt``)."""
+        if self.backend.solver in NO_INTERRUPT:      # no deadline here (see solve)
+            # CaDiCaL cannot be interrupted: a stop request waits for this call to end
+            return interrupts.call_cancellable(
+                lambda: self.solver.solve(assumptions=assumptions), lambda: None)
+        budget = FIRST_CONFLICT_BUDGET if deadline is not None else -1    # -1: no budget
         while True:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
+            if interrupts.stop_requested():
                 return None
-            timer = threading.Timer(remaining, self.solver.interrupt)
-            timer.start()
+            timer = None
+            if deadline is not None:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    return None
+                timer = threading.Timer(remaining, self.solver.interrupt)
+                timer.start()
             try:
                 self.solver.conf_budget(budget)
-                answer = self.solver.solve_limited(assumptions=assumptions, expect_interrupt=True)
+                answer = interrupts.call_cancellable(
+                    lambda: self.solver.solve_limited(assumptions=assumptions, expect_interrupt=True),
+                    self.solver.interrupt)
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 self.solver.clear_interrupt()
-            if answer is not None:
+            if answer is not None or deadline is None:
                 return answer
             budget *= 2
 
@@ -230,11 +285,14 @@ class SatSession:
 
 
 def check_sat_backend(name: str) -> SatBackend:
-    """The SAT backend called ``name``; a clear error if it is not one."""
-    if not name.startswith("sat:"):
+    """The SAT backend called ``name`` (looked up in the registry); a clear error if it is
+    not one (an unknown name: the registry's error, which lists the names)."""
+    from . import get_backend
+
+    backend = get_backend(name)
+    if not isinstance(backend, SatBackend):
         raise InvalidInputError(f"the cnf encoding needs a SAT backend (e.g. {DEFAULT_SAT}), "
                                 f"not {name!r}")
-    backend = SatBackend(name)
     if not backend.available():
         raise BackendUnavailableError(f"backend {backend.name!r} is not installed ({backend.install_hint})")
     return backend

@@ -7,18 +7,23 @@ epigraph: a free variable ``t`` with objective coefficient 1 and the nonlinear c
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..problem import Problem
 from ..problem_io import upper_triangle
-from .base import Backend, SolveOptions, SolveResult, Status
+from .base import Backend, Raw, SolveOptions, Status
 
-#: SCIP status words that mean "the search finished": optimal within limits/gap.
-_DONE = {"optimal", "gaplimit"}
-_INTERRUPTED = {"userinterrupt", "nodelimit", "totalnodelimit", "stallnodelimit", "sollimit",
-                "bestsollimit", "restartlimit", "primallimit", "duallimit", "terminate"}
+#: SCIP status word -> :class:`Status` ("memlimit", "unknown" and any other word: ``error``).
+#: ``gaplimit`` is optimal within the relative gap asked for.
+STATUS_TABLE: dict[str, Status] = {
+    "optimal": Status.OPTIMAL, "gaplimit": Status.OPTIMAL,
+    "infeasible": Status.INFEASIBLE, "unbounded": Status.UNBOUNDED,
+    "inforunbd": Status.INFEASIBLE_OR_UNBOUNDED, "timelimit": Status.TIME_LIMIT,
+    **{word: Status.INTERRUPTED for word in (
+        "userinterrupt", "nodelimit", "totalnodelimit", "stallnodelimit", "sollimit",
+        "bestsollimit", "restartlimit", "primallimit", "duallimit", "terminate")},
+    "memlimit": Status.ERROR, "unknown": Status.ERROR,
+}
 
 
 def _finite(v: float) -> float | None:
@@ -37,13 +42,18 @@ class ScipBackend(Backend):
 
     Quadratic objectives are handled through an epigraph variable, so QP optima are exact
     only up to SCIP's feasibility tolerance (about 1e-6); the reported ``objective`` is
-    recomputed from the returned ``x``. ``bound`` is SCIP's dual bound.
+    recomputed from the returned ``x``. ``bound`` is SCIP's dual bound. The solve runs
+    without the GIL (``optimizeNogil``) and a stop request (Ctrl-C: :mod:`verify.interrupts`)
+    ends it through ``interruptSolve``: status ``interrupted`` with incumbent and dual bound.
     """
 
     name = "scip"
     modules = ("pyscipopt",)
     capabilities = frozenset({"lp", "milp", "qp", "miqp"})
     install_hint = "pip install pyscipopt"
+    status_table = STATUS_TABLE
+    solver_label = "SCIP"
+    passes_cutoff = True       # setObjlimit (MIPs)
 
     def build(self, problem: Problem, options: SolveOptions | None = None):
         """A configured ``pyscipopt.Model`` for ``problem`` and its list of column variables."""
@@ -55,6 +65,9 @@ class ScipBackend(Backend):
         model = Model(problem.name or "verify")
         if not options.verbose:
             model.hideOutput()
+        # SCIP's own Ctrl-C handler would swallow the signal and stop only this solve;
+        # verify.interrupts stops it through interruptSolve() instead
+        model.setParam("misc/catchctrlc", False)
         if options.time_limit is not None:
             model.setParam("limits/time", float(max(options.time_limit, 0.0)))
         if options.rel_gap is not None:
@@ -99,54 +112,26 @@ class ScipBackend(Backend):
             model.setObjlimit(float(options.cutoff))
         return model, xs
 
-    def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
-        t0 = time.perf_counter()
-        model, xs = self.build(problem, options)
-        build_s = time.perf_counter() - t0
-        model.optimize()
-        elapsed = time.perf_counter() - t0
+    def run(self, model, options: SolveOptions):
+        # optimizeNogil releases the GIL, so the waiting main thread can cancel the solve
+        model[0].optimizeNogil()
 
+    def cancel(self, model) -> None:
+        model[0].interruptSolve()
+
+    def extract(self, model, ran, problem: Problem, options: SolveOptions) -> Raw:
+        model, xs = model
         scip_status = model.getStatus()
-        x = objective = None
+        raw = Raw(native=scip_status, message=scip_status)
         if model.getNSols() > 0:
             sol = model.getBestSol()
-            x = np.array([model.getSolVal(sol, v) for v in xs], dtype=np.float64)
-            objective = (problem.objective_value(x) if problem.is_quadratic
-                         else float(model.getSolObjVal(sol)))
+            raw.x = np.array([model.getSolVal(sol, v) for v in xs], dtype=np.float64)
+            raw.objective = (problem.objective_value(raw.x) if problem.is_quadratic
+                             else float(model.getSolObjVal(sol)))
         dual = float(model.getDualbound())
-        bound = dual if not model.isInfinity(abs(dual)) else None
-        extra = {"scip_status": scip_status, "build_s": build_s, "nodes": int(model.getNNodes())}
-        message = scip_status
+        raw.bound = dual if not model.isInfinity(abs(dual)) else None
+        raw.extra = {"scip_status": scip_status, "nodes": int(model.getNNodes())}
+        return raw
 
-        if scip_status in _DONE:
-            status = Status.OPTIMAL
-            if bound is not None and objective is not None:
-                bound = min(bound, objective)  # never claim more than the incumbent's value
-        elif scip_status == "infeasible":
-            x = objective = None
-            if options.cutoff is not None and problem.num_integer:
-                status, bound = Status.CUTOFF, float(options.cutoff)
-                message = "no solution below the cutoff (or the problem is infeasible)"
-            else:
-                status, bound = Status.INFEASIBLE, None
-        elif scip_status == "unbounded":
-            status, bound = Status.UNBOUNDED, -np.inf
-        elif scip_status == "inforunbd":
-            status, bound = self._settle_unbounded_or_infeasible(problem, options)
-            if status != Status.UNBOUNDED:
-                x = objective = None
-            message = f"{status} (SCIP: infeasible or unbounded; a feasibility solve settled it)"
-        elif scip_status == "timelimit":
-            status = Status.TIME_LIMIT
-        elif scip_status in _INTERRUPTED:
-            status = Status.INTERRUPTED
-        else:  # "memlimit", "unknown", ...
-            status = Status.ERROR
-            message = f"SCIP stopped with status {scip_status!r}"
-        if (problem.num_integer and options.cutoff is not None and status == Status.OPTIMAL
-                and (objective is None or objective >= options.cutoff)):
-            status, x, objective, bound = Status.CUTOFF, None, None, float(options.cutoff)
-            message = "no solution below the cutoff"
-        model.freeProb()
-        return SolveResult(status=status, backend=self.name, x=x, objective=objective,
-                           bound=bound, time_s=elapsed, message=message, extra=extra)
+    def release(self, model) -> None:
+        model[0].freeProb()

@@ -41,25 +41,10 @@ import numpy as np
 
 from ..errors import InvalidInputError, UnsupportedLayerError
 from ..network import Affine, Binarize, Network, Quantize, SignBlock
+from ..cnf import AtLeast, CnfFormula
 from ..problem import Problem, ProblemBuilder
 
 ENCODINGS = ("cnf", "mip", "ip")
-
-
-@dataclass
-class AtLeast:
-    """``guard ⇒ #true(lits) >= bound`` (``guard`` 0: unconditional); the count is known to
-    lie in [lo, hi] over the region."""
-
-    lits: np.ndarray
-    bound: int
-    guard: int = 0
-    lo: int = 0
-    hi: int = -1
-
-    def __post_init__(self):
-        if self.hi < 0:
-            self.hi = len(self.lits)
 
 
 @dataclass
@@ -119,6 +104,12 @@ class BnnFormula:
     def bits_from_columns(self, x: np.ndarray) -> np.ndarray:
         """The input bits of a MIP/IP solution (column ``var - 1`` holds variable ``var``)."""
         return self.bits_from(np.concatenate([[False], np.asarray(x)[:self.num_vars] > 0.5]))
+
+    def to_cnf(self) -> CnfFormula:
+        """The solver-neutral model the SAT backends solve (the same variables, so a SAT
+        model reads back through :meth:`bits_from`); the search prefers the input's bits."""
+        return CnfFormula(self.num_vars, self.clauses, self.all_constraints(),
+                          self.original_literals())
 
     def size(self) -> dict:
         """Variables, clauses, cardinality constraints and their literals."""

@@ -13,21 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidInputError
 from ..problem import ProblemBuilder
 from ..regions import add_abs_deviation, add_change_indicators
+from ..vocabulary import NORM_ALIASES, NORMS, normalise_norm  # noqa: F401  (re-exported)
 from .relu import NetworkEncoding
-
-NORMS = ("card", "l1", "l2", "linf")
-NORM_ALIASES = {"l0": "card", "sum": "l2", "inf": "linf", "l_inf": "linf"}
-
-
-def normalise_norm(norm: str) -> str:
-    key = str(norm).lower().replace("-", "_")
-    key = NORM_ALIASES.get(key, key)
-    if key not in NORMS:
-        raise InvalidInputError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
-    return key
 
 
 def add_distance_objective(builder: ProblemBuilder, enc: NetworkEncoding, norm: str) -> np.ndarray:

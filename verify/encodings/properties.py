@@ -26,10 +26,8 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..problem import ProblemBuilder
+from ..vocabulary import DEFAULT_MARGIN
 from .relu import NetworkEncoding
-
-#: Logit margin by which the adversarial label must win.
-DEFAULT_MARGIN = 1e-3
 
 
 Case = tuple[np.ndarray, np.ndarray]     # (A, b): the rows A z ≤ b (before the margin)

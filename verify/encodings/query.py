@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..bounds import STAGES, Bounds, compute_bounds
+from ..bounds import STAGES, Bounds
 from ..network import Network
 from ..problem import Problem, ProblemBuilder
 from ..regions import Box, Region
@@ -19,6 +19,7 @@ from .objectives import add_distance_objective, normalise_norm
 from .properties import (DEFAULT_MARGIN, Case, DisjunctionEncoding, PropertyEncoding,
                          add_label_change, add_output_disjunction)
 from .relu import NetworkEncoding, encode_network, quantise_inputs
+from .tightening import compute_bounds
 
 
 @dataclass

@@ -15,7 +15,8 @@ How one query is answered (DESIGN.md, "what makes exact solving fast"):
    not change the label is never returned.
 
 Only a status ``optimal`` is a proof of minimality. On a time limit the best validated
-example and the proven lower bound are returned with status ``time_limit``.
+example and the proven lower bound are returned with status ``time_limit``; on Ctrl-C or
+SIGTERM (:mod:`verify.interrupts`) the same, with status ``interrupted``.
 """
 from __future__ import annotations
 
@@ -24,16 +25,19 @@ from typing import Any
 
 import numpy as np
 
+from .. import interrupts
 from ..attacks.search import distance, greedy_pixels, min_norm_search
 from ..backends import SolveOptions, Status, get_backend
 from ..bounds import STAGES
-from ..encodings.objectives import normalise_norm
+from ..budget import Deadline, part_limit
+from ..vocabulary import normalise_norm
 from ..encodings.properties import DEFAULT_MARGIN, check_labels
 from ..encodings.query import build_query
 from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
+from ..progress import describe_query, report, seconds
 from ..regions import Box, L0Ball, L1Ball, L2Ball, LinfBall, Region
-from ..results import AdversarialResult, Outcome
+from ..results import AdversarialResult, Outcome, outcome_of
 from .bnn import BnnTask, bnn_min_flips
 
 #: Pixels whose solver value is this close to the original are set exactly to it.
@@ -41,12 +45,14 @@ SNAP_TOL = 1e-6
 DEFAULT_GAP = 1e-4
 
 
+@interrupts.scoped
 def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: int | str | None = None,
                     backend: str | None = None, time_limit: float | None = None,
                     margin: float = DEFAULT_MARGIN, pixel_levels: int | None = None,
                     threads: int | None = None, rel_gap: float = DEFAULT_GAP,
                     region: Region | None = None, bound_stages=STAGES,
-                    use_heuristic: bool = True, encoding: str | None = None
+                    use_heuristic: bool = True, encoding: str | None = None,
+                    total_time_limit: float | None = None
                     ) -> AdversarialResult | list[AdversarialResult]:
     """The provably smallest change to ``image`` that changes ``model``'s label.
 
@@ -61,8 +67,20 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
     On a binarized network (BNN) only ``norm="card"`` applies: the smallest number of
     flipped input bits, with ``encoding`` ``"cnf"`` (default), ``"mip"`` or ``"ip"`` (see
     :mod:`verify.tasks.bnn`).
+
+    With ``target="all"``, ``time_limit`` applies to each target, and ``total_time_limit``
+    (seconds) bounds them all together: each target gets at most an even split of what is
+    left of it (time a target did not use passes on to the next ones). Progress goes to
+    :func:`verify.progress.report`.
+
+    Ctrl-C (see :mod:`verify.interrupts`) returns the best example so far and the proven
+    lower bound with status ``interrupted``; with ``target="all"`` the list then ends with
+    the interrupted target.
     """
     t0 = time.perf_counter()
+    from ..validate import check
+    check(time_limit=time_limit, total_time_limit=total_time_limit, threads=threads, margin=margin,
+          pixel_levels=pixel_levels, rel_gap=rel_gap)
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     norm = normalise_norm(norm)
     center = _as_input(model, image)
@@ -71,9 +89,15 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
     if isinstance(target, str):
         if target != "all":
             raise InvalidInputError(f"target must be a label, None or 'all', not {target!r}")
-        return [min_adversarial(model, image, norm, t, backend, time_limit, margin, pixel_levels,
-                                threads, rel_gap, region, bound_stages, use_heuristic, encoding)
-                for t in range(n_classes) if t != label]
+        others, total = [t for t in range(n_classes) if t != label], Deadline(total_time_limit)
+        results = []
+        for i, t in enumerate(others):
+            results.append(min_adversarial(
+                model, image, norm, t, backend, part_limit(time_limit, total, len(others) - i),
+                margin, pixel_levels, threads, rel_gap, region, bound_stages, use_heuristic, encoding))
+            if interrupts.stop_requested():
+                break                  # the targets done so far, and the interrupted one
+        return results
     if target is not None:
         check_labels(n_classes, label, int(target) if isinstance(target, (int, np.integer)) else target)
         target = int(target)
@@ -173,12 +197,14 @@ def _solve(model: LoadedModel, center, norm, label, target, solver, time_limit, 
            threads, rel_gap, base_region, bound_stages, use_heuristic) -> AdversarialResult:
     t0 = time.perf_counter()
     net = model.network.merged_affine()
-    stats: dict = {"pixel_levels": levels}
+    stats: dict = {"pixel_levels": levels, "time_limit": time_limit}
     heuristic = _heuristic(model, net, center, norm, label, target, margin, base_region, levels) \
         if use_heuristic else None
     d_ub = distance(heuristic, center, norm) if heuristic is not None else None
     stats["heuristic_objective"] = d_ub
     stats["heuristic_time_s"] = round(time.perf_counter() - t0, 4)
+    report(f"min-adv-{norm}: heuristic: " + ("no example" if d_ub is None else f"example at {d_ub:.6g}")
+           + f" ({stats['heuristic_time_s']:.1f} s)")
 
     def finish(status, example, bound, extra=None):
         result = _result(model, center, norm, label, target, solver.name, status, example, bound,
@@ -187,23 +213,31 @@ def _solve(model: LoadedModel, center, norm, label, target, solver, time_limit, 
 
     if d_ub is not None and norm == "card" and d_ub <= 1:
         return finish(Outcome.OPTIMAL, heuristic, 1.0, {"settled_by": "heuristic (one pixel)"})
+    if interrupts.stop_requested():
+        return finish(Outcome.INTERRUPTED, heuristic, 1.0 if norm == "card" else None)
     if d_ub is not None and norm == "card":
         return _card_descent(model, net, center, label, target, solver, time_limit, margin, levels,
                              threads, base_region, bound_stages, heuristic, t0, stats, finish)
     region = _restricted_region(norm, center, d_ub, base_region) if d_ub is not None else base_region
+    report(f"min-adv-{norm}: bounds over the search region ...")
     query = build_query(net, center, norm, target, label, region, margin, bound_stages,
                         pixel_levels=levels, bound_time_limit=bound_budget(time_limit, t0))
-    stats.update({"region": region.describe(), "bounds": query.bounds.report(),
-                  "problem": query.problem.summary()})
+    stats.update({"region": base_region.describe(), "search_region": region.describe(),
+                  "bounds": query.bounds.report(), "problem": query.problem.summary()})
+    report(f"min-adv-{norm}: {describe_query(query)}")
     if query.property.proven_infeasible:
         if heuristic is not None:
             return finish(Outcome.OPTIMAL, heuristic, d_ub, {"settled_by": "bounds"})
         return finish(Outcome.INFEASIBLE, None, None, {"settled_by": "bounds"})
+    if interrupts.stop_requested():
+        return finish(Outcome.INTERRUPTED, heuristic, 1.0 if norm == "card" else None)
     remaining = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
     cutoff = None
     if d_ub is not None and norm != "card":
         cutoff = d_ub * (1 + 1e-9) + 1e-12
     options = SolveOptions(time_limit=remaining, threads=threads, rel_gap=rel_gap, cutoff=cutoff)
+    report(f"min-adv-{norm}: solver {solver.name} (best known {'none' if d_ub is None else f'{d_ub:.6g}'}, "
+           f"time left {seconds(remaining)}) ...")
     res = solver.solve(query.problem, options)
     stats.update({"solver_status": res.status, "solver_time_s": round(res.time_s, 4),
                   "settled_by": "solver"})
@@ -226,14 +260,24 @@ def _solve(model: LoadedModel, center, norm, label, target, solver, time_limit, 
     best = min((e for e in (candidate, heuristic) if e is not None),
                key=lambda e: distance(e, center, norm), default=None)
     if best is None:
-        status = Outcome.INFEASIBLE if res.status == Status.INFEASIBLE else Outcome.TIME_LIMIT
+        status = Outcome.INFEASIBLE if res.status == Status.INFEASIBLE else _unfinished(res.status)
         return finish(status, None, bound)
     objective = distance(best, center, norm)
     if bound is not None:
         bound = min(bound, objective)
     if proven and bound is not None and objective - bound <= rel_gap * max(abs(objective), 1e-12) + 1e-9:
         return finish(Outcome.OPTIMAL, best, bound)
-    return finish(Outcome.TIME_LIMIT if res.status == Status.TIME_LIMIT else res.status, best, bound)
+    return finish(_unfinished(res.status), best, bound)
+
+
+def _unfinished(solver_status: str) -> Outcome:
+    """The outcome of a result the solver did not prove: ``interrupted`` after a stop request
+    (Ctrl-C, SIGTERM), else the solver's status through the one mapping
+    (:func:`verify.status.outcome_of`, unsettled: ``time_limit``, ``interrupted``, ``error``,
+    or ``unknown`` for a solver proof the task could not use) -- never a bare solver word."""
+    if interrupts.stop_requested():
+        return Outcome.INTERRUPTED
+    return outcome_of(solver_status, settled=False)
 
 
 def _card_descent(model, net, center, label, target, solver, time_limit, margin, levels, threads,
@@ -248,18 +292,27 @@ def _card_descent(model, net, center, label, target, solver, time_limit, margin,
     proven_below = 1.0                     # 0 changes never flip the label
     rounds = []
     while True:
+        if interrupts.stop_requested():
+            return finish(Outcome.INTERRUPTED, best, proven_below)
         region = L0Ball(center, k - 1, base_region.lo, base_region.hi, base_region.free)
+        report(f"min-adv-card: descent round {len(rounds) + 1}: best {k} changed pixels, proven ≥ "
+               f"{proven_below:g}; bounds for at most {k - 1} ...")
         query = build_query(net, center, None, target, label, region, margin, bound_stages,
                             pixel_levels=levels, bound_time_limit=bound_budget(time_limit, t0))
-        rounds.append({"k": k - 1, "bounds": query.bounds.report()})
-        stats.update({"region": region.describe(), "bounds": query.bounds.report(),
+        rounds.append({"at_most": k - 1, "bounds": query.bounds.report()})
+        # the region searched is the base region; each descent round asks for fewer changes
+        stats.update({"region": base_region.describe(), "bounds": query.bounds.report(),
                       "problem": query.problem.summary(), "descent": rounds})
         if query.property.proven_infeasible:
             return finish(Outcome.OPTIMAL, best, float(k), {"settled_by": "bounds"})
+        if interrupts.stop_requested():
+            return finish(Outcome.INTERRUPTED, best, proven_below)
         remaining = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
+        report(f"min-adv-card: {describe_query(query)}; solver {solver.name}, time left {seconds(remaining)} ...")
         res = solver.solve(query.problem, SolveOptions(time_limit=remaining, threads=threads,
                                                        primal_heuristics=False))
         rounds[-1].update(status=res.status, time_s=round(res.time_s, 4))
+        report(f"min-adv-card: round {len(rounds)}: solver {res.status} ({res.time_s:.1f} s)")
         stats.update({"solver_status": res.status, "settled_by": "solver",
                       "solver_time_s": round(sum(r.get("time_s", 0) for r in rounds), 4)})
         if res.status == Status.INFEASIBLE:
@@ -270,7 +323,8 @@ def _card_descent(model, net, center, label, target, solver, time_limit, margin,
             if not is_adversarial(model, candidate, label, target)[0]:
                 candidate = _repair(model, candidate, center, label, target, levels)
         if candidate is None or distance(candidate, center, "card") >= k:
-            return finish(Outcome.TIME_LIMIT, best, proven_below)
+            stopped = interrupts.stop_requested() or res.status == Status.INTERRUPTED
+            return finish(Outcome.INTERRUPTED if stopped else Outcome.TIME_LIMIT, best, proven_below)
         pruned = prune_changes(net, candidate, center, label, target, margin)
         if is_adversarial(model, pruned, label, target)[0]:
             candidate = pruned
@@ -298,11 +352,14 @@ def _result(model, center, norm, label, target, backend, status, example, bound,
     if example is not None:
         ok, adv_label = is_adversarial(model, example, label, target)
         if not ok:       # never report a non-flipping image
-            example, adv_label, status = None, None, Outcome.TIME_LIMIT
+            example, adv_label = None, None
+            status = Outcome.INTERRUPTED if status == Outcome.INTERRUPTED else Outcome.TIME_LIMIT
     if example is not None and not levels:
         rounded = np.round(example * 255) / 255
         stats["rounded_8bit_adversarial"] = is_adversarial(model, rounded, label, target)[0]
     objective = distance(example, center, norm) if example is not None else None
+    if bound is not None:      # distances are ≥ 0: a solver's bound of −3e-05 proves only 0
+        bound = max(0.0, float(bound))
     return AdversarialResult(
         task=f"min-adv-{norm}", model=model.name, norm=norm, backend=backend, status=status,
         objective=objective, bound=bound, original_label=label, adversarial_label=adv_label,

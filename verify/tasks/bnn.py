@@ -24,11 +24,15 @@ from functools import cached_property
 
 import numpy as np
 
+from .. import interrupts
+from ..attacks.flips import greedy_flips, prune_flips, single_flip_logits
 from ..backends import SolveOptions, Status, get_backend
 from ..backends.sat import DEFAULT_SAT, SatBackend, check_sat_backend
 from ..encodings.bnn import ENCODINGS, BnnFormula, BnnLayers, bnn_formula, bnn_layers, flip_budget, to_problem
 from ..errors import InvalidInputError
+from ..progress import report
 from ..models import LoadedModel
+from ..network import Network
 from ..results import AdversarialResult, CertifyResult, Outcome
 
 
@@ -62,12 +66,16 @@ class BnnTask:
         if encoding == "cnf":
             check_sat_backend(backend)
         else:
-            if backend.startswith("sat:"):
+            if "cnf" in get_backend(backend).capabilities:
                 raise InvalidInputError(f"backend {backend} solves the cnf encoding; "
                                         f"use --encoding cnf or a MIP backend (highs, scip, cplex)")
             get_backend(backend).check_kind("milp")
         deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
         return cls(model, center, label, target, encoding, backend, parts, deadline, threads)
+
+    @property
+    def network(self) -> Network:
+        return self.model.network
 
     @cached_property
     def bits(self) -> np.ndarray:
@@ -108,66 +116,6 @@ class BnnTask:
         return res, bits, problem.summary()
 
 
-def single_flip_logits(task: BnnTask, v: np.ndarray) -> np.ndarray:
-    """Logits after flipping each single input value of ``v`` (±1), all at once: row i is
-    ``v`` with entry i flipped. The first layer's sums move by one weight column each."""
-    net, first = task.model.network, (task.parts.blocks[0] if task.parts.blocks else None)
-    if first is None:
-        return net.forward_from(1, v[None, :] * (1 - 2 * np.eye(len(v))))
-    w = first.weight.astype(np.float64)
-    moved = (w @ v)[None, :] - 2.0 * (w * v[None, :]).T                  # (pixels, units)
-    return net.forward_from(2, np.where(moved >= first.threshold[None, :], 1.0, -1.0))
-
-
-def greedy_flips(task: BnnTask, max_flips: int, restarts: int = 3, seed: int = 0) -> np.ndarray | None:
-    """Bits within ``max_flips`` flips that the network labels adversarially, or None.
-
-    Each step scores every single flip at once (the first layer's sums change by one column
-    of its weights) and takes one that lowers the margin ``s_label - max_other`` (targeted:
-    ``max_other - s_target``) most; ties, common with integer logits, are broken at random,
-    with a few restarts.
-    """
-    net = task.model.network
-    rng = np.random.default_rng(seed)
-    start = task.parts.binarize.forward(task.center[None])[0]
-
-    def margin(logits: np.ndarray) -> np.ndarray:
-        labels = net.labels_from_logits(logits)
-        if task.target is not None:
-            others = np.delete(logits, task.target, axis=1).max(axis=1)
-            score = others - logits[:, task.target]
-            return np.where(labels == task.target, -np.inf, score)
-        others = np.delete(logits, task.label, axis=1).max(axis=1)
-        return np.where(labels != task.label, -np.inf, logits[:, task.label] - others)
-
-    for _ in range(restarts):
-        v = start.copy()
-        for _ in range(max_flips):
-            scores = margin(single_flip_logits(task, v))
-            scores[v != start] = np.inf                                       # no flipping back
-            best = scores.min()
-            if not np.isfinite(best) and best > 0:
-                break
-            choice = rng.choice(np.flatnonzero(scores == best))
-            v[choice] = -v[choice]
-            if best == -np.inf:
-                return (v > 0).astype(np.int8)
-    return None
-
-
-def prune_flips(task: BnnTask, bits: np.ndarray) -> np.ndarray:
-    """Revert, one at a time, the flips of an adversarial ``bits`` that are not needed for it
-    to stay adversarial on the network (a solver's answer often flips more than it needs)."""
-    net = task.model.network
-    bits = bits.copy()
-    for p in np.flatnonzero(bits != task.bits):
-        trial = bits.copy()
-        trial[p] = task.bits[p]
-        if task.reaches(net.label(task.image(trial))):
-            bits = trial
-    return bits
-
-
 def _finish_certify(task: BnnTask, k: int, status: str, method: str, t0: float, stats: dict,
                     bits: np.ndarray | None = None) -> CertifyResult:
     example, adv_label = None, None
@@ -176,6 +124,8 @@ def _finish_certify(task: BnnTask, k: int, status: str, method: str, t0: float, 
         if example is None:
             status, method = Outcome.UNKNOWN, ""
             stats["rejected"] = "the solver's example is not adversarial in Keras"
+    if status == Outcome.UNKNOWN and interrupts.stop_requested():
+        status = Outcome.INTERRUPTED          # undecided because the user stopped it
     shape = tuple(task.model.input_shape)
     stats.update(encoding=task.encoding, flips=k, calls=task.calls)
     return CertifyResult("certify", task.model.name, f"at most {k} flipped pixels (binarised input)",
@@ -194,11 +144,14 @@ def bnn_certify(task: BnnTask, k: int, t0: float) -> CertifyResult:
     hit = greedy_flips(task, k) if k > 0 else None
     if hit is not None and task.validated(hit)[0] is not None:
         return _finish_certify(task, k, Outcome.COUNTEREXAMPLE, "attack", t0, stats, hit)
+    if interrupts.stop_requested():
+        return _finish_certify(task, k, Outcome.UNKNOWN, "", t0, stats)
     formula = task.formula(budget=k)
     stats["formula"] = formula.size()
     stats["unstable"] = formula.stats["unstable"]
     if task.encoding == "cnf":
         task.calls += 1
+        report(f"bnn certify: SAT solver {task.backend}, at most {k} flips ...")
         res = SatBackend(task.backend).solve_formula(formula, SolveOptions(time_limit=task.remaining()))
         bits = formula.bits_from(res.x) if res.x is not None else None
     else:
@@ -219,15 +172,19 @@ def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> Adversarial
     best_x = task.validated(best)[0] if best is not None else None
     upper = int(np.count_nonzero(best != task.bits)) if best_x is not None else None
     stats["greedy_flips"] = upper
+    report("bnn min flips: greedy search: " + ("no example" if upper is None else f"{upper} flips"))
     lower = 1
     status = Outcome.TIME_LIMIT
     if upper == 1:
         status, lower = Outcome.OPTIMAL, 1
+    elif interrupts.stop_requested():
+        status = Outcome.INTERRUPTED
     elif task.encoding == "cnf":
         status, lower, best_x = _descend_cnf(task, upper, best_x, stats)
     else:
         formula = task.formula(budget=None if upper is None else upper - 1)
         stats["formula"], stats["unstable"] = formula.size(), formula.stats["unstable"]
+        report(f"bnn min flips: solver {task.backend} ({task.encoding} encoding) ...")
         res, bits, stats["problem"] = task.solve_problem(formula, minimize=True)
         stats["solver_status"] = res.status
         proven = res.status in (Status.OPTIMAL, Status.INFEASIBLE)
@@ -247,6 +204,8 @@ def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> Adversarial
                 status = Outcome.INFEASIBLE
             else:
                 status, lower = Outcome.OPTIMAL, int(np.count_nonzero(best_x != task.center))
+        elif interrupts.stop_requested() or res.status == Status.INTERRUPTED:
+            status = Outcome.INTERRUPTED
     return _flips_result(task, status, best_x, lower, t0, stats)
 
 
@@ -259,12 +218,16 @@ def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
     try:
         limit = None if upper is None else upper - 1
         while True:
+            if interrupts.stop_requested():
+                return Outcome.INTERRUPTED, 1, best_x
             assumptions = []
             if limit is not None and (upper is None or limit < upper - 1):
                 selector = session.new_var()
                 session.add(flip_budget(formula, limit, selector))
                 assumptions = [selector]
             task.calls += 1
+            report(f"bnn min flips: SAT solver {task.backend}: at most "
+                   f"{'any number of' if limit is None else limit} flips ...")
             res = session.solve(assumptions, task.remaining())
             steps.append({"at_most": limit, "status": res.status, "time_s": round(res.time_s, 4)})
             if res.status == Status.INFEASIBLE:
@@ -272,7 +235,8 @@ def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
                 status = Outcome.OPTIMAL if best_x is not None else Outcome.INFEASIBLE
                 return status, bound, best_x
             if res.x is None:
-                return Outcome.TIME_LIMIT, 1, best_x
+                stopped = interrupts.stop_requested() or res.status == Status.INTERRUPTED
+                return (Outcome.INTERRUPTED if stopped else Outcome.TIME_LIMIT), 1, best_x
             bits = prune_flips(task, formula.bits_from(res.x))
             x = task.validated(bits)[0]
             if x is None:          # cannot happen for an exact encoding; never trust it blindly
@@ -340,8 +304,9 @@ class BnnChecker:
         return self.task.remaining()
 
     def out_of_time(self) -> bool:
+        """No more work: the time limit is reached, or a stop was requested (Ctrl-C)."""
         r = self.remaining()
-        return r is not None and r <= 0
+        return (r is not None and r <= 0) or interrupts.stop_requested()
 
     def region(self, free: np.ndarray) -> np.ndarray:
         return free

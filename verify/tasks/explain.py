@@ -15,7 +15,8 @@ How ``explain`` decides, pixel set by pixel set (the "free set" F = pixels \\ E)
    order (``order="index"``, the seed's).
 2. **Soundness at every moment.** F starts empty and only grows by sets whose freeing was
    *proven* harmless (by bounds or by an exact solve), so E = pixels \\ F is sound at any
-   time — on a time limit too; undecided pixels simply stay in E.
+   time — on a time limit or Ctrl-C too (status ``time_limit`` / ``interrupted``, see
+   :mod:`verify.interrupts`); undecided pixels simply stay in E.
 3. **Batches** (``method="batch"``, the default). The next ``s`` pixels in the order are
    freed together; if F stays robust they are all freed and ``s`` doubles, otherwise ``s``
    halves, down to a single pixel, which is then kept with its witness (divide and
@@ -49,6 +50,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import interrupts
 from ..attacks.gradients import logit_form_and_gradient, margins
 from ..attacks.search import prune_changes, single_pixel_moves
 from ..backends import SolveOptions, Status, backends_for, get_backend
@@ -59,12 +61,11 @@ from ..models import LoadedModel, load_model
 from ..problem import ProblemBuilder
 from ..regions import Box
 from .bnn import BnnChecker, BnnTask
-from ..results import _num
+from ..results import Result, _num
 from .adversarial import _as_input
 from .robustness import VERIFY_MARGIN
 
-METHODS = ("batch", "sequential", "seed")
-ORDERS = ("influence", "index")
+from .explain_choices import METHODS, ORDERS  # noqa: E402  (also read by the CLI's help)
 CHECK_KINDS = ("witness", "bounds", "attack", "exact")
 #: ``backend="auto"`` uses the first installed of these, fastest first as measured on the
 #: explanation checks (benchmarks/results/explain.md); one that refuses the problem's size
@@ -81,10 +82,10 @@ Progress = Callable[[int, int, int], None]
 
 
 @dataclass
-class ExplanationResult:
+class ExplanationResult(Result):
     task: str                      # "explain"
     model: str
-    status: str                    # minimal | time_limit | unproven  (see ``minimal``)
+    status: str                    # minimal | time_limit | interrupted | unproven  (see ``minimal``)
     pixels: list[int]              # flat indices into the input, sorted
     original_label: int
     eps: float | None
@@ -177,8 +178,9 @@ class RobustnessChecker:
         return None if self.deadline is None else self.deadline - time.perf_counter()
 
     def out_of_time(self) -> bool:
+        """No more work: the time limit is reached, or a stop was requested (Ctrl-C)."""
         r = self.remaining()
-        return r is not None and r <= 0
+        return (r is not None and r <= 0) or interrupts.stop_requested()
 
     def margin(self, x: np.ndarray) -> float:
         return float(margins(self.net, x[None], self.label)[0])
@@ -384,6 +386,7 @@ def influence_order(net, center: np.ndarray, label: int, lo: np.ndarray, hi: np.
     return np.argsort(per_pixel, kind="stable")
 
 
+@interrupts.scoped
 def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str = "batch",
             order: str = "influence", minimum: bool = False, backend: str | None = None,
             time_limit: float | None = None, threads: int | None = None,
@@ -406,10 +409,9 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
         raise InvalidInputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if order not in ORDERS:
         raise InvalidInputError(f"unknown order {order!r}; choose from {', '.join(ORDERS)}")
-    if eps is not None and not (eps > 0):
-        raise InvalidInputError(f"eps must be > 0 (or None for the full pixel range), got {eps}")
-    if time_limit is not None and time_limit <= 0:
-        raise InvalidInputError(f"time limit must be > 0 seconds, got {time_limit}")
+    from ..validate import check, check_eps
+    check(time_limit=time_limit, threads=threads)
+    check_eps(eps, None, positive=True)
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     center = _as_input(model, image)
     label = int(model.reference_labels(center)[0])
@@ -461,7 +463,7 @@ def _explanation(checker, model: LoadedModel, center: np.ndarray, label: int, ep
              "undecided_pixels": int(undecided.size), "exact_time_s": round(checker.exact_time, 4),
              "free_pixels": int(free.sum()), **extra}
     if undecided.size or len(confirmed) < len(explanation):
-        status = "time_limit" if checker.out_of_time() else "unproven"
+        status = _stopped_status(checker) or "unproven"
     else:
         status = "minimal"
     result = ExplanationResult(
@@ -528,6 +530,14 @@ def _confirm_witnesses(model: LoadedModel, witnesses: dict[int, np.ndarray], lab
     return {p: witnesses[p] for p, got in zip(pixels, labels) if int(got) != label}
 
 
+def _stopped_status(checker) -> str | None:
+    """``"interrupted"`` after a stop request (Ctrl-C, SIGTERM), ``"time_limit"`` when the
+    checker is out of time, else None."""
+    if interrupts.stop_requested():
+        return "interrupted"
+    return "time_limit" if checker.out_of_time() else None
+
+
 def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) -> dict:
     """Smallest sound explanation by hitting-set duality: every witness's changed pixels form
     a set that any sound explanation must hit (fix at least one of). A MIP master picks a
@@ -569,6 +579,8 @@ def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) ->
             if x is None:
                 break
             w = checker.store(x)
+    if status != "minimum" and interrupts.stop_requested():
+        status = "interrupted"
     return {"size": int(best.size), "lower_bound": int(lower), "status": status,
             "pixels": [int(p) for p in best], "rounds": rounds, "sets": int(checker.changed.shape[0])}
 

@@ -9,7 +9,8 @@
 3. **solver** — a feasibility MIP (the first feasible point ends the search) for L∞, L1 and
    L0 budgets; for an L2 budget, the minimal squared-L2 MIQP with the budget ε² as cutoff.
 
-On a time limit the status is ``unknown``. The margin (default 1e-3) applies to
+On a time limit the status is ``unknown``; on Ctrl-C or SIGTERM (:mod:`verify.interrupts`),
+``interrupted`` unless already decided. The margin (default 1e-3) applies to
 counterexamples the solver finds; ``verified`` means no label change at all, with
 ``margin`` as the numerical safety gap.
 """
@@ -20,13 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from .. import interrupts
 from ..attacks.search import distance, greedy_pixels, min_norm_search, pgd
 from ..backends import SolveOptions, Status, get_backend
-from ..bounds import compute_bounds
+from ..encodings.tightening import compute_bounds
 from ..encodings.properties import DEFAULT_MARGIN, check_labels
 from ..encodings.query import build_query
 from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
+from ..progress import describe_query, report, seconds
 from ..regions import budget_region
 from ..results import CertifyResult, Outcome
 from .adversarial import _as_input, _repair, bound_budget, is_adversarial, snap
@@ -36,6 +39,7 @@ from .bnn import BnnTask, bnn_certify
 VERIFY_MARGIN = 1e-6
 
 
+@interrupts.scoped
 def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str = "linf",
             pixels: int | None = None, target: int | None = None, backend: str | None = None,
             time_limit: float | None = None, margin: float = DEFAULT_MARGIN,
@@ -49,8 +53,14 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     On a binarized network (BNN) the budget is ``pixels``: at most that many flipped input
     bits, and ``encoding`` (``"cnf"``, default, ``"mip"`` or ``"ip"``) picks the encoding
     (see :mod:`verify.tasks.bnn`).
+
+    Ctrl-C (see :mod:`verify.interrupts`) before the question is decided gives status
+    ``interrupted`` (undecided, like ``unknown``).
     """
     t0 = time.perf_counter()
+    from ..validate import check, check_eps
+    check(time_limit=time_limit, threads=threads, margin=margin, pixels=pixels)
+    check_eps(eps, norm)
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     center = _as_input(model, image)
     label = int(model.reference_labels(center)[0])
@@ -79,6 +89,8 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
             ok, adv_label = is_adversarial(model, example, label, target)
             if not ok:
                 example, status, method = None, Outcome.UNKNOWN, ""
+        if status == Outcome.UNKNOWN and interrupts.stop_requested():
+            status = Outcome.INTERRUPTED      # undecided because the user stopped it
         return CertifyResult("certify", model.name, region.describe(), solver.name, status, method,
                              label, adv_label, time.perf_counter() - t0,
                              center.reshape(model.input_shape),
@@ -88,6 +100,7 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     # 1. a quick attack
     lo, hi = region.lo, region.hi
     l2 = pixels is None and norm == "l2"
+    report(f"certify {region.describe()}: quick attack ...")
     if pixels is not None:
         hit = greedy_pixels(net, center, label, target, margin, lo, hi, max_pixels=pixels)
     else:
@@ -95,14 +108,19 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     if hit is not None and _within(hit, center, region, eps, norm, pixels) \
             and is_adversarial(model, hit, label, target)[0]:
         return done(Outcome.COUNTEREXAMPLE, "attack", hit)
+    if interrupts.stop_requested():
+        return done(Outcome.UNKNOWN, "")
     # 2. bounds over the region: do they already prove robustness?
+    report("certify: no counterexample from the attack; bounds over the region ...")
     bounds = compute_bounds(net, region, time_limit=bound_budget(time_limit, t0))
     stats["bounds"] = bounds.report()
     query = build_query(net, center, None, target, label, region, margin=VERIFY_MARGIN, bounds=bounds)
+    report(f"certify: {describe_query(query)}")
     if query.property.proven_infeasible:
         return done(Outcome.VERIFIED, "bounds")
     # 2b. a thorough search before any solver call
     if pixels is None:
+        report("certify: not settled by the bounds; thorough attack ...")
         greedy = greedy_pixels(net, center, label, target, margin, lo, hi)
         best = min_norm_search(net, center, norm, label, target, margin, lo, hi, seeds=[greedy])
         if best is not None and _within(best, center, region, eps, norm, pixels) \
@@ -112,6 +130,8 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     # 3. exact solve: a counterexample with the usual margin first; if there is none, prove
     #    robustness with the tiny verification margin (the band between is reported unknown)
     for phase_margin in (margin, VERIFY_MARGIN):
+        if interrupts.stop_requested():
+            return done(Outcome.UNKNOWN, "")
         query = build_query(net, center, "l2" if l2 else None, target, label, region,
                             margin=phase_margin, bounds=bounds)
         stats["problem"] = query.problem.summary()
@@ -120,6 +140,8 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
                 return done(Outcome.VERIFIED, "bounds" if "solver_status" not in stats else "solver")
             continue
         remaining = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
+        report(f"certify: solver {solver.name} ({'counterexample' if phase_margin == margin else 'proof'} "
+               f"phase, margin {phase_margin:g}), time left {seconds(remaining)} ...")
         res = solver.solve(query.problem, SolveOptions(time_limit=remaining, threads=threads, cutoff=budget))
         stats["solver_status"] = res.status
         if res.x is not None and (not l2 or res.objective <= budget):

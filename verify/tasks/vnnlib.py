@@ -21,7 +21,8 @@ So ``unsat`` is a proof (up to the solver's feasibility tolerances) with a slack
 :data:`PROOF_SLACK` in the outputs, and ``sat`` is never reported unless the model's own
 runtime, fed the float32 counterexample inside the box, satisfies the output constraints
 exactly. Anything else is ``timeout`` (time limit) or ``unknown`` (all candidates sat on the
-boundary, or the property is not one this toolkit can decide).
+boundary, or the property is not one this toolkit can decide). Stopped by Ctrl-C or SIGTERM
+(:mod:`verify.interrupts`), the verdict is ``timeout`` too, with ``interrupted`` set.
 
 Outputs are the network's *logits*: a model that ends in softmax or sigmoid is accepted only
 for properties that compare outputs pairwise (``Y_i ≤ Y_j``), which the final activation does
@@ -36,15 +37,17 @@ from typing import Any
 
 import numpy as np
 
+from .. import interrupts
 from ..attacks.gradients import logit_form_and_gradient
 from ..backends import SolveOptions, Status, get_backend
-from ..bounds import compute_bounds
+from ..encodings.tightening import compute_bounds
 from ..encodings.properties import DEFAULT_MARGIN, possible_cases
 from ..encodings.query import build_case_query
 from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
 from ..network import Network
 from ..regions import InputBox
+from ..results import Result
 from .adversarial import bound_budget
 from ..vnnlib import PropertyCase, VnnProperty, format_counterexample, parse_vnnlib
 
@@ -55,7 +58,7 @@ SAT, UNSAT, TIMEOUT, UNKNOWN = "sat", "unsat", "timeout", "unknown"
 
 
 @dataclass
-class PropertyResult:
+class PropertyResult(Result):
     """The verdict on a VNN-LIB property, and how it was reached."""
 
     verdict: str                          # "sat", "unsat", "timeout" or "unknown"
@@ -68,6 +71,9 @@ class PropertyResult:
     outputs: np.ndarray | None = None          # the model's own outputs on it
     case: int | None = None                    # the case it satisfies
     cases: list[dict] = field(default_factory=list)   # per case: verdict, method, time, sizes
+    #: stopped by Ctrl-C or SIGTERM (:mod:`verify.interrupts`) before a verdict: the verdict
+    #: is then ``timeout`` (or ``unknown``), as VNN-COMP knows no other word for it
+    interrupted: bool = False
 
     @property
     def decided(self) -> bool:
@@ -82,13 +88,15 @@ class PropertyResult:
     def to_dict(self) -> dict:
         out = {"task": "certify-vnnlib", "verdict": self.verdict, "model": self.model,
                "property": self.property, "backend": self.backend, "method": self.method,
-               "time_s": round(float(self.time_s), 4), "case": self.case, "cases": self.cases}
+               "time_s": round(float(self.time_s), 4), "case": self.case, "cases": self.cases,
+               "interrupted": self.interrupted}
         if self.counterexample is not None:
             out["counterexample"] = [float(v) for v in self.counterexample]
             out["outputs"] = [float(v) for v in self.outputs]
         return out
 
 
+@interrupts.scoped
 def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: str | None = None,
                    time_limit: float | None = None, threads: int | None = None,
                    margin: float = DEFAULT_MARGIN, seed: int = 0) -> PropertyResult:
@@ -96,6 +104,8 @@ def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: s
     :class:`LoadedModel`): ``sat`` with a counterexample re-checked by the model's runtime,
     ``unsat`` (proved), ``timeout``, or ``unknown`` (see the module docstring)."""
     t0 = time.perf_counter()
+    from ..validate import check
+    check(time_limit=time_limit, threads=threads, margin=margin, seed=seed)
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     if not isinstance(prop, VnnProperty):
         prop = parse_vnnlib(prop)
@@ -108,13 +118,14 @@ def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: s
     reports: list[dict] = []
 
     def result(verdict, method="", x=None, y=None, case=None):
+        stopped = verdict not in (SAT, UNSAT) and interrupts.stop_requested()
         return PropertyResult(verdict, model.name, prop.source, solver.name, method,
-                              time.perf_counter() - t0, x, y, case, reports)
+                              time.perf_counter() - t0, x, y, case, reports, stopped)
 
     undecided = UNSAT
     for k, case in enumerate(prop.cases):
         remaining = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-        if remaining is not None and remaining <= 0:
+        if (remaining is not None and remaining <= 0) or interrupts.stop_requested():
             undecided = TIMEOUT
             break
         verdict, method, x, y, stats = _decide_case(model, merged, case, solver, remaining, threads,
@@ -178,6 +189,8 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
         if hit is not None:
             stats["time_s"] = round(time.perf_counter() - t0, 4)
             return (SAT, "attack") + hit + (stats,)
+    if interrupts.stop_requested():
+        return TIMEOUT, "", None, None, stats
     # 2. bounds
     bounds = compute_bounds(net, region, time_limit=bound_budget(time_limit, t0))
     stats["bounds"] = bounds.report()
@@ -186,6 +199,8 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
         return UNSAT, "bounds", None, None, stats
     # 3. solver: the relaxed rows first (a proof if infeasible), then room to spare
     for phase_margin in (-PROOF_SLACK, margin):
+        if interrupts.stop_requested():
+            return TIMEOUT, "", None, None, stats
         query = build_case_query(net, region, cases, phase_margin, bounds)
         stats["problem"] = query.problem.summary()
         remaining = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))

@@ -1,0 +1,408 @@
+"""The bound engine (verify.engine) is sound and complete on small networks.
+
+* Soundness: on a random network with a convolution (a sparse affine layer), a max-pool and
+  dense layers, and on every region type (with and without fixed pixels), the intermediate
+  bounds, CROWN bounds with random slopes / max-pool weights, optimised bounds, and bounds of
+  subdomains with random split constraints and multipliers β all contain the network's values
+  at thousands of sampled points (region corners included; for subdomains, the points that
+  satisfy the splits).
+* Completeness: on tiny networks, ``decide`` agrees with brute force (every ReLU phase
+  pattern, one LP each) on hundreds of random properties near the decision boundary, both
+  verdicts represented, and every counterexample is confirmed by the network.
+"""
+from __future__ import annotations
+
+import itertools
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from brute_force import _affine_pieces, brute_force_property
+from verify.bounds import compute_bounds
+from verify.engine import EngineOptions, Spec, decide, layer_bounds
+from verify.engine.concretize import contains
+from verify.engine.crown import root_bounds, spec_bounds
+from verify.engine.model import compile_network
+from verify.errors import InvalidInputError
+from verify.network import Affine, MaxPool, Network, ReLU
+from verify.regions import Box, InputBox, L0Ball, L1Ball, L2Ball, LinfBall
+
+TOL = 1e-9
+
+
+# -- networks ------------------------------------------------------------------------------------
+
+def conv_pool_network(rng) -> Network:
+    """6×6×1 input → conv 3×3 (2 filters, sparse) → ReLU → max-pool 2×2 (padded index) →
+    dense 6 → ReLU → dense 3."""
+    rows, cols, vals = [], [], []
+    kernel = rng.normal(size=(3, 3, 2))
+    for i, j, f in itertools.product(range(4), range(4), range(2)):
+        for di, dj in itertools.product(range(3), range(3)):
+            rows.append((i * 4 + j) * 2 + f)
+            cols.append((i + di) * 6 + (j + dj))
+            vals.append(kernel[di, dj, f])
+    conv = sp.csr_matrix((vals, (rows, cols)), shape=(32, 36))
+    index = np.full((8, 5), -1)
+    for p, q, f in itertools.product(range(2), range(2), range(2)):
+        index[(p * 2 + q) * 2 + f, :4] = [((2 * p + a) * 4 + (2 * q + b)) * 2 + f
+                                          for a, b in itertools.product(range(2), range(2))]
+    layers = [Affine(conv, rng.normal(size=32) * 0.3, (4, 4, 2), "conv", "conv2d"), ReLU((4, 4, 2)),
+              MaxPool(index, 32, (2, 2, 2)),
+              Affine(rng.normal(size=(6, 8)), rng.normal(size=6) * 0.3, (6,)), ReLU((6,)),
+              Affine(rng.normal(size=(3, 6)), rng.normal(size=3), (3,))]
+    return Network((6, 6, 1), layers, name="conv-pool")
+
+
+def tiny_network(rng, n_in=3, hidden=(4, 3), n_out=3):
+    """A dense ReLU network and its weights in tests/brute_force.py's format."""
+    layers, weights, prev = [], [], n_in
+    for i, h in enumerate(list(hidden) + [n_out]):
+        W, b = rng.normal(size=(h, prev)), rng.normal(size=h) * 0.5
+        layers.append(Affine(W, b, (h,)))
+        weights += [W.T, b]
+        if i < len(hidden):
+            layers.append(ReLU((h,)))
+        prev = h
+    return Network((n_in,), layers, name="tiny"), weights
+
+
+def regions(center) -> dict:
+    """Every region type, grouped by how the engine concretises it."""
+    free = np.zeros(center.size, dtype=bool)
+    free[::2] = True
+    return {
+        "box": [Box(center), LinfBall(center, 0.1), Box(center, free=free),
+                LinfBall(center, 0.2, free=free), InputBox(center - 1.5, center + 0.5)],
+        "l1": [L1Ball(center, 1.0), L1Ball(center, 0.8, free=free)],
+        "l2": [L2Ball(center, 0.5), L2Ball(center, 0.7, free=free)],
+        "l0": [L0Ball(center, 3), L0Ball(center, 2, free=free)],
+    }
+
+
+# -- soundness -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def conv_net():
+    return conv_pool_network(np.random.default_rng(3))
+
+
+def _check_region(net, region, rng):
+    pts = region.sample(rng, 3000)
+    assert all(contains(region, p) for p in pts[:50])
+    values = net.forward_all(pts)
+    cnet = compile_network(net)
+    plan = cnet.plan
+
+    # intermediate bounds (CROWN), every value vector
+    rb = root_bounds(cnet, region, output=False)
+    for v, lo, hi in zip(values, rb.lower, rb.upper):
+        assert np.all(v >= lo - TOL) and np.all(v <= hi + TOL)
+    relu_l, relu_u = rb.relu_bounds(plan)
+    unstable = np.flatnonzero((relu_l < 0) & (relu_u > 0))
+    assert unstable.size > 0                       # a non-trivial relaxation
+
+    B, m = 3, 4
+    C = rng.normal(size=(m, 3))
+    out = values[-1] @ C.T                         # (points, m)
+
+    # CROWN, random slopes and max-pool weights, optimised slopes
+    crown = spec_bounds(cnet, region, rb, C, alphas=[np.asarray(a) for a in _crown_alphas(rb, plan, B, m)])
+    alphas = [rng.uniform(size=(B, m, n)) for n in plan.relu_sizes]
+    pools = []
+    for j in plan.pool_layers:
+        mask = net.layers[j].index >= 0
+        w = rng.exponential(size=(B, m) + mask.shape) * mask
+        pools.append(w / w.sum(axis=-1, keepdims=True))
+    rand = spec_bounds(cnet, region, rb, C, alphas=alphas, pools=pools)
+    opt = spec_bounds(cnet, region, rb, C, alphas=alphas, pools=pools, steps=12)
+    for lb in (crown, rand, opt):
+        assert np.all(out[None] >= lb[:, None, :] - TOL)
+    assert np.all(opt >= rand - 1e-9)              # the best parameters seen include the start
+
+    # subdomains: split some unstable neurons the way the sampled minimiser of a row has them
+    # (the split constraints then matter: a wrong sign of the β term would show)
+    pre = np.concatenate([values[j] for j in plan.relu_layers], axis=1)   # (points, N)
+    splits = np.zeros((B, plan.num_relus), dtype=np.int8)
+    anchors = np.argmin(out[:, :B], axis=0)
+    for b, a in enumerate(anchors):
+        pick = rng.choice(unstable, size=min(4, unstable.size), replace=False)
+        splits[b, pick] = np.where(pre[a, pick] >= 0, 1, -1)
+    betas = [rng.uniform(0, 2, size=(B, m, n)) for n in plan.relu_sizes]
+    fixed = spec_bounds(cnet, region, rb, C, alphas=alphas, pools=pools, splits=splits, betas=betas)
+    tuned = spec_bounds(cnet, region, rb, C, alphas=alphas, pools=pools, splits=splits,
+                        betas=betas, steps=25, lr_beta=0.5)
+    checked = 0
+    for b, a in enumerate(anchors):
+        # the region's points plus points on the segment from the centre to the anchor
+        t = rng.uniform(0.0, 1.0, size=(500, 1))
+        cand = np.vstack([pts, region.center + t * (pts[a] - region.center), pts[a][None]])
+        vals = net.forward_all(cand)
+        z = np.concatenate([vals[j] for j in plan.relu_layers], axis=1)
+        ok = np.all((splits[b] == 0) | (splits[b] * z >= 0), axis=1)
+        y = vals[-1][ok] @ C.T
+        checked += int(ok.sum())
+        for lb in (fixed, tuned):
+            assert np.all(y >= lb[b][None] - TOL), b
+    assert checked >= 3 * B
+
+
+def _crown_alphas(rb, plan, B, m):
+    from verify.engine.crown import adaptive_alpha
+
+    return [np.broadcast_to(np.asarray(adaptive_alpha(rb.lower[j], rb.upper[j])), (B, m, rb.lower[j].size))
+            for j in plan.relu_layers]
+
+
+@pytest.mark.parametrize("kind", ["box", "l1", "l2", "l0"])
+def test_bounds_contain_sampled_values(conv_net, kind):
+    """Every region of the kind (plain, with fixed pixels; boxes, L∞ balls, input boxes)."""
+    rng = np.random.default_rng(11)
+    for region in regions(rng.uniform(0.1, 0.9, 36))[kind]:
+        _check_region(conv_net, region, rng)
+
+
+def test_single_layer_relaxations_are_exact_where_they_should_be():
+    """On one ReLU layer (or one max-pool layer) applied to a box, CROWN's bound of a linear
+    function with optimised slopes is the exact minimum; with any slopes it is below the
+    function's value at every vertex of the box. A relaxation too tight by a little fails."""
+    rng = np.random.default_rng(8)
+    n = 8
+    index = np.array([[0, 1, 2, -1], [3, 4, 5, -1], [6, 7, -1, -1]])     # disjoint windows
+    nets = {"relu": Network((n,), [ReLU((n,))]), "pool": Network((n,), [MaxPool(index, n, (3,))])}
+    lo, hi = rng.uniform(-2, 0.5, n), rng.uniform(-0.5, 2, n)
+    lo, hi = np.minimum(lo, hi - 0.1), np.maximum(hi, lo + 0.1)
+    region = InputBox(lo, hi)
+    vertices = np.array(list(itertools.product(*zip(lo, hi))))
+    for name, net in nets.items():
+        cnet = compile_network(net)
+        rb = root_bounds(cnet, region, output=False)
+        C = rng.normal(size=(6, net.num_outputs))
+        values = net.forward(vertices) @ C.T
+        exact = values.min(axis=0)                 # separable: a vertex attains the minimum
+        B = 3
+        alphas = [rng.uniform(size=(B, 6, n)) for _ in cnet.plan.relu_layers]
+        pools = []
+        for j in cnet.plan.pool_layers:
+            w = rng.exponential(size=(B, 6) + index.shape) * (index >= 0)
+            pools.append(w / w.sum(axis=-1, keepdims=True))
+        rand = spec_bounds(cnet, region, rb, C, alphas=alphas, pools=pools)
+        best = spec_bounds(cnet, region, rb, C, alphas=alphas, pools=pools, steps=60, lr_alpha=0.3)
+        assert np.all(rand <= exact[None] + TOL) and np.all(best <= exact[None] + TOL), name
+        assert np.allclose(best, exact[None], atol=1e-6), (name, best - exact)
+
+
+def test_layer_bounds_match_symbolic_bounds():
+    rng = np.random.default_rng(5)
+    net, _ = tiny_network(rng, n_in=5, hidden=(8, 6))
+    region = LinfBall(rng.uniform(0.1, 0.9, 5), 0.2)
+    ours = layer_bounds(net, region, steps=5)
+    theirs = compute_bounds(net, region, ("interval", "symbolic"))
+    values = net.forward_all(region.sample(rng, 3000))
+    assert ours.contains(values, tol=1e-9)
+    for lo0, hi0, lo1, hi1 in zip(theirs.lower, theirs.upper, ours.lower, ours.upper):
+        # CROWN with optimised slopes is never looser than the symbolic stage (round-off aside)
+        assert np.all(lo1 >= lo0 - 1e-6) and np.all(hi1 <= hi0 + 1e-6)
+    assert ours.unstable(net) <= theirs.unstable(net)
+
+
+def test_engine_leaves_jax_default_precision_alone():
+    net, _ = tiny_network(np.random.default_rng(0))
+    layer_bounds(net, Box(np.full(3, 0.5)), steps=0)
+    assert jnp.zeros(1).dtype == jnp.float32
+    assert jnp.asarray(np.zeros(1)).dtype == jnp.float32
+
+
+# -- completeness against brute force ------------------------------------------------------------
+
+def _pieces(weights, region):
+    """The phase patterns' affine pieces that are non-empty over the region's box."""
+    out = []
+    for A, a, G, g in _affine_pieces(weights):
+        res = linprog(np.zeros(region.size), A_ub=-G, b_ub=g, bounds=list(zip(region.lo, region.hi)),
+                      method="highs")
+        if res.status == 0:
+            out.append((A, a, G, g))
+    return out
+
+
+def _piece_min(c, A, a, G, g, region, free_set=None):
+    """min of c·(A x + a) over the piece within the region (L1: auxiliary columns)."""
+    n = region.size
+    lo, hi = region.lo.copy(), region.hi.copy()
+    if free_set is not None:                     # L0: only these pixels may change
+        fixed = ~free_set
+        lo[fixed] = hi[fixed] = region.center[fixed]
+    if isinstance(region, L1Ball):
+        I = np.eye(n)
+        A_ub = np.vstack([np.hstack([-G, np.zeros((G.shape[0], n))]), np.hstack([I, -I]),
+                          np.hstack([-I, -I]), np.r_[np.zeros(n), np.ones(n)][None]])
+        b_ub = np.r_[g, region.center, -region.center, region.eps]
+        res = linprog(np.r_[c @ A, np.zeros(n)], A_ub=A_ub, b_ub=b_ub,
+                      bounds=list(zip(lo, hi)) + [(0, None)] * n, method="highs")
+    else:
+        res = linprog(c @ A, A_ub=-G, b_ub=g, bounds=list(zip(lo, hi)), method="highs")
+    return res.fun + c @ a if res.status == 0 else np.inf
+
+
+def brute_min(pieces, c, region) -> float:
+    """The exact minimum of c·f(x) over the region."""
+    if isinstance(region, L0Ball):
+        subsets = [np.isin(np.arange(region.size), s)
+                   for s in itertools.combinations(np.flatnonzero(region.free), min(region.k, int(region.free.sum())))]
+        return min(_piece_min(c, *p, region, s) for p in pieces for s in subsets)
+    return min(_piece_min(c, *p, region) for p in pieces)
+
+
+OPTIONS = EngineOptions(batch_size=8, attack_restarts=6, attack_steps=30, root_steps=20,
+                        bab_steps=10, attack_every=2)
+
+
+def _check_answer(res, net, region, spec, margin, expected, kind):
+    if res.status == "counterexample":
+        assert contains(region, res.x)
+        assert spec.holds(net.forward(res.x[None])[0], margin) is not None
+    if kind == "l0":        # every leaf is decidable by the LP over the region's box only sometimes
+        assert res.status in (expected, "unknown"), (res.status, expected, res.stats)
+    else:
+        assert res.status == expected, (res.status, expected, res.stage, res.stats)
+
+
+@pytest.mark.parametrize("kind", ["box", "linf", "l1", "l0"])
+def test_decide_agrees_with_brute_force(kind):
+    rng = np.random.default_rng({"box": 1, "linf": 2, "l1": 3, "l0": 4}[kind])
+    verdicts = {"verified": 0, "counterexample": 0}
+    stages = set()
+    for trial in range(12):
+        net, weights = tiny_network(rng)
+        c = rng.uniform(0.2, 0.8, 3)
+        region = {"box": lambda: InputBox(c - 0.6, c + 0.4), "linf": lambda: LinfBall(c, 0.25),
+                  "l1": lambda: L1Ball(c, 0.5), "l0": lambda: L0Ball(c, 1)}[kind]()
+        pieces = _pieces(weights, region)
+        label = int(np.argmax(net.forward(c[None])[0]))
+        for _ in range(5):
+            # one row: unsafe iff a·f(x) ≤ b, b near the exact minimum (either side)
+            a = rng.normal(size=3)
+            low = brute_min(pieces, a, region)
+            gap = rng.choice([-1, 1]) * 10 ** rng.uniform(-3, -0.5) * (1 + abs(low))
+            spec = Spec([(a[None], np.array([low + gap]))])
+            expected = "counterexample" if gap > 0 else "verified"
+            res = decide(net, region, spec, options=OPTIONS)
+            _check_answer(res, net, region, spec, 0.0, expected, kind)
+            verdicts[res.status] = verdicts.get(res.status, 0) + 1
+            stages.add(res.stage)
+        # robustness of the centre's label: unsafe iff some y_j − y_label ≥ margin
+        spec = Spec.label_change(3, label)
+        low = min(brute_min(pieces, A[0], region) for A, _ in spec.disjuncts)   # min of y_label − y_j
+        gap = rng.choice([-1, 1]) * 10 ** rng.uniform(-3, -0.5) * (1 + abs(low))
+        margin = -(low + gap)
+        expected = "counterexample" if gap > 0 else "verified"
+        res = decide(net, region, spec, margin=margin, options=OPTIONS)
+        _check_answer(res, net, region, spec, margin, expected, kind)
+        verdicts[res.status] = verdicts.get(res.status, 0) + 1
+    assert verdicts["verified"] >= 10 and verdicts["counterexample"] >= 10, verdicts
+    if kind == "box":
+        assert "bab" in stages, stages
+
+
+def test_decide_conjunctions_agree_with_brute_force():
+    """Disjuncts of several rows (as VNN-LIB properties have) on box regions."""
+    rng = np.random.default_rng(9)
+    verdicts = {}
+    for trial in range(30):
+        net, weights = tiny_network(rng)
+        c = rng.uniform(0.2, 0.8, 3)
+        region = InputBox(c - 0.3, c + 0.3)
+        x0 = region.sample(rng, 1)[0]
+        y0 = net.forward(x0[None])[0]
+        disjuncts = []
+        for _ in range(rng.integers(1, 3)):
+            A = rng.normal(size=(2, 3))
+            disjuncts.append((A, A @ y0 + rng.normal(size=2) * 0.5))
+        sat = brute_force_property(weights, region.lo, region.hi, disjuncts, slack=-1e-4)
+        if sat != brute_force_property(weights, region.lo, region.hi, disjuncts, slack=1e-4):
+            continue                              # too close to the boundary to tell
+        spec = Spec(disjuncts)
+        res = decide(net, region, spec, options=OPTIONS)
+        _check_answer(res, net, region, spec, 0.0, "counterexample" if sat else "verified", "box")
+        verdicts[res.status] = verdicts.get(res.status, 0) + 1
+    assert len(verdicts) == 2, verdicts
+
+
+def test_decide_l2_never_wrong():
+    rng = np.random.default_rng(21)
+    for trial in range(6):
+        net, _ = tiny_network(rng)
+        c = rng.uniform(0.2, 0.8, 3)
+        region = L2Ball(c, 0.3)
+        a = rng.normal(size=3)
+        pts = region.sample(rng, 4000)
+        sampled_min = float((net.forward(pts) @ a).min())
+        for thr, can in ((sampled_min + 0.05, "counterexample"), (sampled_min - 0.5, None)):
+            spec = Spec([(a[None], np.array([thr]))])
+            res = decide(net, region, spec, options=OPTIONS)
+            if can == "counterexample":           # a sampled point already violates it
+                assert res.status in ("counterexample", "unknown")
+            if res.status == "verified":
+                assert sampled_min > thr
+            if res.status == "counterexample":
+                assert contains(region, res.x) and spec.holds(net.forward(res.x[None])[0]) is not None
+
+
+# -- search controls -----------------------------------------------------------------------------
+
+def _hard_instance():
+    """A tiny network and a spec that only branch and bound proves."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        net, weights = tiny_network(rng)
+        c = rng.uniform(0.2, 0.8, 3)
+        region = InputBox(c - 0.5, c + 0.5)
+        a = rng.normal(size=3)
+        low = brute_min(_pieces(weights, region), a, region)
+        spec = Spec([(a[None], np.array([low - 0.01 * (1 + abs(low))]))])
+        res = decide(net, region, spec, options=OPTIONS)
+        if res.stage == "bab" and res.subdomains >= 6:
+            return net, region, spec
+    pytest.fail("no instance needs branch and bound")
+
+
+def test_search_controls():
+    net, region, spec = _hard_instance()
+    stopped = decide(net, region, spec, should_stop=lambda: True, options=OPTIONS)
+    assert stopped.status == "interrupted" and stopped.x is None
+    timed = decide(net, region, spec, time_limit=0.0, options=OPTIONS)
+    assert timed.status == "time_limit"
+    # a tiny memory cap: depth-first, still the same verdict
+    tiny_cap = EngineOptions(**{**OPTIONS.__dict__, "max_memory_mb": 1e-4})
+    res = decide(net, region, spec, options=tiny_cap)
+    assert res.status == "verified" and res.stats["bab"]["depth_first_batches"] > 0
+    babsr = EngineOptions(**{**OPTIONS.__dict__, "branching": "babsr"})
+    assert decide(net, region, spec, options=babsr).status == "verified"
+    # a counterexample the caller's runtime refuses is not returned
+    a = spec.disjuncts[0][0]
+    at_centre = Spec([(-a, -a @ net.forward(region.center[None])[0])])    # holds at the centre
+    assert decide(net, region, at_centre, options=OPTIONS).status == "counterexample"
+    refused = decide(net, region, at_centre, confirm=lambda x: False, time_limit=20, options=OPTIONS)
+    assert refused.status in ("unknown", "time_limit") and refused.x is None
+
+
+def test_rejects_what_it_cannot_handle():
+    from verify.network import Binarize
+
+    rng = np.random.default_rng(0)
+    net, _ = tiny_network(rng)
+    region = Box(np.full(3, 0.5))
+    with pytest.raises(InvalidInputError):
+        decide(net, Box(np.full(4, 0.5)), Spec.label_change(3, 0))
+    with pytest.raises(InvalidInputError):
+        decide(net, region, Spec([(np.ones((1, 4)), np.zeros(1))]))
+    bnn = Network((3,), [Binarize(0.5, (3,))] + net.layers)
+    with pytest.raises(InvalidInputError):
+        decide(bnn, region, Spec.label_change(3, 0))
+    # a disjunct without rows: every input is a counterexample
+    res = decide(net, region, Spec([(np.zeros((0, 3)), np.zeros(0))]))
+    assert res.status == "counterexample" and res.stage == "attack"

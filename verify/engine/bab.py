@@ -1,0 +1,408 @@
+"""Branch and bound over ReLU phases (β-CROWN style).
+
+The search works on pairs (disjunct, subdomain). A *subdomain* fixes some unstable ReLU
+inputs active (``z ≥ 0``) or inactive (``z ≤ 0``). The lower bound of each of its disjunct's
+rows ``c_iᵀ f(x)`` comes from :func:`verify.engine.crown.optimize`: the root's intermediate
+bounds clamped by the splits, the split constraints as Lagrangian terms with multipliers
+β ≥ 0, and α / β optimised jointly (warm-started from the parent). The disjunct is
+impossible on the subdomain when some row's bound exceeds its threshold by the round-off
+allowance; the subdomain is then dropped. Otherwise:
+
+* its *concretising point* (the region point where the linear bound of the row closest to
+  proving is lowest) is checked on the network — a real violation ends the search;
+* it is split on the neuron chosen by the branching rule: **BaBSR-like** scores estimate each
+  unstable neuron's effect on the bound from its back-substitution coefficient ``a`` (on the
+  ReLU output) and its relaxation intercept ``t = −u l/(u − l)``:
+  ``score = max(−a, 0)·t + ½·max(a, 0)·t``; **filtered smart branching** (``fsb``, default)
+  then bounds both children of each of the top candidates (one batched back-substitution
+  with the parent's α and β, no optimisation) and takes the candidate whose worse child is
+  best;
+* a subdomain with every unstable neuron split is linear: it is decided exactly by one LP
+  (box, L∞ and L1 regions; for L2 / L0 regions the LP over the region's box can still prove
+  it, otherwise the leaf stays unknown; networks with max-pools: unknown leaf).
+
+Every call bounds a batch of fixed size (padded; the jit-compiled function is traced once per
+network shape), taken best-first (lowest bound first) from a heap; when the stored subdomains
+would exceed the memory cap, new children go to a stack that is worked depth-first until it is
+empty again. Every few batches PGD starts from the concretising points of the worst
+subdomains.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from .concretize import minimizer
+from .crown import SAFETY, evaluate, initial_params, optimize
+from .model import CompiledNetwork
+
+
+@dataclass
+class Domain:
+    """One subdomain of one disjunct: split signs (flat over all ReLU neurons), warm-start
+    parameters per row (float32), its proven value ``max_i (lb_i − thr_i − safety_i)`` (> 0:
+    proved), the neuron to split next (flat index, −1: none left), its depth and its
+    concretising point."""
+
+    disjunct: int
+    value: float
+    splits: np.ndarray
+    alphas: tuple
+    pools: tuple
+    betas: tuple
+    branch: int = -1
+    depth: int = 0
+    point: np.ndarray | None = None
+
+
+@dataclass
+class BabOutcome:
+    status: str                  # "verified", "counterexample", "unknown", "time_limit", "interrupted"
+    bound: float                 # lowest value over the open subdomains (proved value if verified)
+    counterexample: np.ndarray | None = None
+
+
+class BranchAndBound:
+    """Branch and bound over the disjuncts ``Cs`` (K, m, n_out) / ``thrs`` (K, m) (rows padded
+    with zero coefficients and infinite thresholds): proves that for every disjunct some row
+    has ``C_i f(x) > thr_i`` at every x of the region."""
+
+    def __init__(self, cnet: CompiledNetwork, rkind: str, reg: tuple, region, bnds, Cs, thrs,
+                 options, check_point, attack=None, deadline=None, should_stop=None,
+                 on_progress=None, screen=None):
+        self.cnet, self.plan = cnet, cnet.plan
+        self.rkind, self.reg, self.region = rkind, reg, region
+        self.bnds = bnds
+        self.root_bnd = bnds.jax_bounds(cnet.plan)
+        self.relu_l, self.relu_u = bnds.relu_bounds(cnet.plan)
+        self.Cs = np.asarray(Cs, dtype=np.float64)
+        self.thrs = np.asarray(thrs, dtype=np.float64)
+        self.m = self.Cs.shape[1]
+        self.opt = options
+        self.B = 2 * max(1, options.batch_size // 2)
+        self.check_point = check_point        # x -> bool (a validated counterexample)
+        self.screen = screen                  # points (P, n) -> bool mask worth checking (batched)
+        self.attack = attack                  # starts (S, n) -> validated counterexample or None
+        self.deadline, self.should_stop = deadline, should_stop
+        self.on_progress = on_progress
+        self.offsets = self.plan.relu_offsets
+        self.N = self.offsets[-1]
+        self.stats = {"subdomains": 0, "batches": 0, "max_queue": 0, "fsb_evaluations": 0,
+                      "leaf_lps": 0, "depth_first_batches": 0, "max_depth": 0}
+        self.counter = itertools.count()
+        self.unknown_leaves: list[float] = []
+        self.min_verified = np.inf            # lowest proven value of a dropped subdomain
+
+    # -- batches ---------------------------------------------------------------------------------
+    def _clamped(self, splits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        l = np.where(splits > 0, np.maximum(self.relu_l, 0.0), self.relu_l)
+        u = np.where(splits < 0, np.minimum(self.relu_u, 0.0), self.relu_u)
+        return l, u
+
+    def root_domains(self) -> list[Domain]:
+        """One unsplit domain per disjunct, with CROWN's starting parameters."""
+        alphas, pools = initial_params(self.plan, self.cnet.arrays, self.bnds,
+                                       self.plan.num_layers, 1, self.m)
+        a0 = tuple(np.asarray(a[0], dtype=np.float32) for a in alphas)
+        p0 = tuple(np.asarray(p[0], dtype=np.float32) for p in pools)
+        b0 = tuple(np.zeros((self.m, n), dtype=np.float32) for n in self.plan.relu_sizes)
+        return [Domain(k, -np.inf, np.zeros(self.N, dtype=np.int8), a0, p0, b0)
+                for k in range(self.Cs.shape[0])]
+
+    def bound(self, domains: list[Domain], steps: int) -> tuple:
+        """Bound the domains (in padded batches of B) after ``steps`` optimisation steps.
+
+        Returns ``(values, rows, A_rows, coefs, params)``: per domain the proven value, the
+        row closest to proving, its input coefficients, its ReLU output coefficients (list
+        per ReLU layer, (n_r,)), and the new float32 parameters ``(alphas, pools, betas)``."""
+        out_v, out_r, out_A, out_c, out_p = [], [], [], [], []
+        for s in range(0, len(domains), self.B):
+            part = domains[s:s + self.B]
+            v, r, A, c, p = self._bound_batch(part, steps)
+            out_v.append(v), out_r.append(r), out_A.append(A), out_c.append(c), out_p.append(p)
+        cat = np.concatenate
+        coefs = [cat([c[i] for c in out_c]) for i in range(len(out_c[0]))]
+        params = tuple([cat([p[g][i] for p in out_p]) for i in range(len(out_p[0][g]))]
+                       for g in range(3))
+        return cat(out_v), cat(out_r), cat(out_A), coefs, params
+
+    def _bound_batch(self, part: list[Domain], steps: int):
+        B, n = self.B, len(part)
+        src = np.concatenate([np.arange(n), np.zeros(B - n, dtype=int)])
+        ks = np.array([part[i].disjunct for i in src])
+        splits = np.stack([part[i].splits for i in src])
+        sp_t = tuple(jnp.asarray(splits[:, a:b]) for a, b in zip(self.offsets[:-1], self.offsets[1:]))
+
+        def stacked(group: str):
+            per = [getattr(part[i], group) for i in src]
+            return tuple(jnp.asarray(np.stack([x[j] for x in per]), dtype=jnp.float64)
+                         for j in range(len(per[0])))
+
+        C, thr = jnp.asarray(self.Cs[ks]), jnp.asarray(self.thrs[ks])
+        valid = jnp.asarray(np.arange(B) < n)
+        lb, mag, A_in, coefs, params = optimize(
+            self.plan, self.rkind, self.plan.num_layers, B, self.cnet.arrays, self.reg, C, thr,
+            self.root_bnd, stacked("alphas"), stacked("pools"), sp_t, stacked("betas"), valid,
+            steps, self.opt.lr_alpha, self.opt.lr_beta, self.opt.decay)
+        lb, mag = np.asarray(lb)[:n], np.asarray(mag)[:n]
+        thr_np = self.thrs[ks[:n]]
+        tol = SAFETY * (1.0 + mag + np.abs(lb))
+        with np.errstate(invalid="ignore"):
+            values = np.max(lb - thr_np - tol, axis=1)
+            rows = np.argmax(lb - thr_np, axis=1)
+        pick = np.arange(n)
+        A_rows = np.asarray(A_in)[pick, rows]
+        coefs = [np.asarray(c)[pick, rows] for c in coefs]
+        params = tuple([np.asarray(x, dtype=np.float32)[:n] for x in group] for group in params)
+        self.stats["subdomains"] += n if steps > 0 else 0
+        return values, rows, A_rows, coefs, params
+
+    def evaluate(self, ks: np.ndarray, splits: np.ndarray, alphas: list, pools: list,
+                 betas: list) -> np.ndarray:
+        """Proven values of subdomains given as stacked arrays (disjuncts (D,), splits (D, N),
+        parameters per layer (D, m, ...)) — no optimisation, no gradient: one
+        back-substitution each, in padded batches (of ``B · 2 · fsb_candidates``: the size
+        one round of filtered smart branching needs)."""
+        out = []
+        B = self.B * 2 * max(1, self.opt.fsb_candidates)
+        for s in range(0, len(ks), B):
+            n = min(B, len(ks) - s)
+            idx = np.concatenate([np.arange(s, s + n), np.full(B - n, s)])
+            sp = splits[idx]
+            sp_t = tuple(jnp.asarray(sp[:, a:b]) for a, b in zip(self.offsets[:-1], self.offsets[1:]))
+
+            def pick(group):
+                return tuple(jnp.asarray(x[idx], dtype=jnp.float64) for x in group)
+
+            lb, mag = evaluate(self.plan, self.rkind, self.plan.num_layers, B, self.cnet.arrays,
+                               self.reg, jnp.asarray(self.Cs[ks[idx]]), self.root_bnd, pick(alphas),
+                               pick(pools), sp_t, pick(betas))
+            lb, mag = np.asarray(lb)[:n], np.asarray(mag)[:n]
+            tol = SAFETY * (1.0 + mag + np.abs(lb))
+            with np.errstate(invalid="ignore"):
+                out.append(np.max(lb - self.thrs[ks[s:s + n]] - tol, axis=1))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    @staticmethod
+    def _with_params(d: Domain, params, i: int, value: float) -> Domain:
+        a, p, b = params
+        return Domain(d.disjunct, float(value), d.splits, tuple(x[i] for x in a),
+                      tuple(x[i] for x in p), tuple(x[i] for x in b), d.branch, d.depth, d.point)
+
+    # -- branching -------------------------------------------------------------------------------
+    def branch_scores(self, domains: list[Domain], coefs: list) -> np.ndarray:
+        """BaBSR-like scores (D, N) of every neuron; −inf where not branchable."""
+        scores = np.full((len(domains), self.N), -np.inf)
+        a_all = np.concatenate(coefs, axis=1) if coefs else np.zeros((len(domains), 0))
+        for i, d in enumerate(domains):
+            l, u = self._clamped(d.splits)
+            unstable = (l < 0) & (u > 0) & (d.splits == 0)
+            if not unstable.any():
+                continue
+            a = a_all[i]
+            den = np.where(unstable, u - l, 1.0)
+            t = np.where(unstable, -u * l / den, 0.0)
+            s = np.maximum(-a, 0.0) * t + 0.5 * np.maximum(a, 0.0) * t
+            scores[i] = np.where(unstable, s + 1e-12 * t, -np.inf)
+        return scores
+
+    def choose_branches(self, domains: list[Domain], coefs: list) -> None:
+        """Set ``branch`` of each domain (−1 when every unstable neuron is split)."""
+        scores = self.branch_scores(domains, coefs)
+        has = np.isfinite(scores.max(axis=1)) if scores.size else np.zeros(len(domains), bool)
+        for i, d in enumerate(domains):
+            d.branch = int(np.argmax(scores[i])) if has[i] else -1
+        K = self.opt.fsb_candidates
+        todo = [i for i in range(len(domains)) if has[i]]
+        if self.opt.branching != "fsb" or K <= 1 or not todo:
+            return
+        cand = np.argsort(-scores[todo], axis=1)[:, :K]
+        ok = np.take_along_axis(np.isfinite(scores[todo]), cand, axis=1)
+        K = cand.shape[1]
+        # every (domain, candidate, side): the parent's parameters, one more split
+        U = len(todo)
+        src = np.repeat(np.asarray(todo), 2 * K)
+        ks = np.array([domains[i].disjunct for i in todo])[np.repeat(np.arange(U), 2 * K)]
+        splits = np.stack([domains[i].splits for i in todo])[np.repeat(np.arange(U), 2 * K)].copy()
+        splits[np.arange(src.size), np.repeat(cand.ravel(), 2)] = np.tile(np.array([1, -1], np.int8), U * K)
+        rep = np.repeat(np.arange(U), 2 * K)
+
+        def group(name):
+            per = [getattr(domains[i], name) for i in todo]
+            return [np.stack([p[j] for p in per])[rep] for j in range(len(per[0]))]
+
+        values = self.evaluate(ks, splits, group("alphas"), group("pools"), group("betas"))
+        trials = src
+        self.stats["fsb_evaluations"] += len(trials)
+        vals = np.where(ok, values.reshape(len(todo), K, 2).min(axis=2), -np.inf)
+        for row, i in enumerate(todo):
+            domains[i].branch = int(cand[row, int(np.argmax(vals[row]))])
+
+    # -- leaves ----------------------------------------------------------------------------------
+    def leaf(self, d: Domain) -> tuple[str, np.ndarray | None]:
+        """Decide a fully split subdomain exactly: ``("verified", None)``,
+        ``("counterexample", x)`` or ``("unknown", None)``."""
+        from scipy.optimize import linprog
+
+        self.stats["leaf_lps"] += 1
+        if self.plan.pool_layers:
+            return "unknown", None
+        net, region, splits = self.cnet.network, self.region, d.splits
+        n = region.size
+        l, _ = self._clamped(splits)
+        M, v = np.eye(n), np.zeros(n)
+        G, g = [], []                        # rows G x ≤ g
+        r = 0
+        for layer, kind in zip(net.layers, self.plan.kinds):
+            if kind in ("dense", "sparse"):
+                M = np.asarray(layer.weight @ M)
+                v = np.asarray(layer.weight @ v).ravel() + layer.bias
+                continue
+            a, b = self.offsets[r], self.offsets[r + 1]
+            sgn = splits[a:b]
+            for i in np.flatnonzero(sgn > 0):
+                G.append(-M[i]), g.append(v[i])
+            for i in np.flatnonzero(sgn < 0):
+                G.append(M[i]), g.append(-v[i])
+            active = l[a:b] >= 0
+            M, v = M * active[:, None], v * active
+            r += 1
+        keep = np.isfinite(self.thrs[d.disjunct])
+        C, thr = self.Cs[d.disjunct][keep], self.thrs[d.disjunct][keep]
+        G = np.vstack(G + list(C @ M))
+        g = np.concatenate([np.asarray(g), thr - C @ v])
+        k = C.shape[0]
+        bounds = list(zip(region.lo, region.hi))
+
+        def solve(slack):
+            rhs = g.copy()
+            rhs[-k:] += slack * (1 + np.abs(rhs[-k:]))
+            if self.rkind == "l1":       # variables [x, t]: t ≥ |x − c|, Σ t ≤ ε
+                I = np.eye(n)
+                A_ub = np.vstack([np.hstack([G, np.zeros((G.shape[0], n))]),
+                                  np.hstack([I, -I]), np.hstack([-I, -I]),
+                                  np.concatenate([np.zeros(n), np.ones(n)])[None]])
+                b_ub = np.concatenate([rhs, region.center, -region.center, [region.eps]])
+                res = linprog(np.zeros(2 * n), A_ub=A_ub, b_ub=b_ub,
+                              bounds=bounds + [(0, None)] * n, method="highs")
+                return res.status, (res.x[:n] if res.status == 0 else None)
+            res = linprog(np.zeros(n), A_ub=G, b_ub=rhs, bounds=bounds, method="highs")
+            return res.status, (res.x if res.status == 0 else None)
+
+        status, x = solve(1e-6)
+        if status == 2:                  # infeasible even with the rows relaxed
+            return "verified", None
+        if status != 0:
+            return "unknown", None
+        for cand in (x, solve(-1e-6)[1]):
+            if cand is not None:
+                cand = np.clip(cand, region.lo, region.hi)
+                if self.check_point(cand):
+                    return "counterexample", cand
+        return "unknown", None
+
+    # -- the search ------------------------------------------------------------------------------
+    def _stop(self) -> str | None:
+        if self.should_stop is not None and self.should_stop():
+            return "interrupted"
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            return "time_limit"
+        return None
+
+    def _settle(self, domains: list[Domain], values, rows, A_rows, coefs, params) -> tuple:
+        """Update the domains with new bounds; returns (open domains, counterexample or None)."""
+        keep = [i for i in range(len(domains)) if values[i] <= 0]
+        proved = values[values > 0]
+        if proved.size:
+            self.min_verified = min(self.min_verified, float(proved.min()))
+        if not keep:
+            return [], None
+        points = minimizer(self.rkind, self.region, A_rows[keep])
+        flagged = self.screen(points) if self.screen is not None else np.ones(len(keep), bool)
+        for x in points[flagged]:
+            if self.check_point(x):
+                return [], x
+        open_ = []
+        for i, x in zip(keep, points):
+            nd = self._with_params(domains[i], params, i, values[i])
+            nd.point = x
+            open_.append(nd)
+        self.choose_branches(open_, [c[keep] for c in coefs])
+        return open_, None
+
+    def run(self, roots: list[Domain]) -> BabOutcome:
+        """Branch and bound from the given (already bounded, branched) open domains."""
+        opt = self.opt
+        per_domain = self.N + 4 * sum(x.size for d in roots[:1] for g in (d.alphas, d.pools, d.betas)
+                                      for x in g) + 300
+        cap = max(1, int(opt.max_memory_mb * 1e6 / per_domain))
+        heap: list = []
+        stack: list = []
+
+        def lowest() -> float:
+            vals = ([heap[0][0]] if heap else []) + [d.value for d in stack] + self.unknown_leaves
+            return min(vals) if vals else self.min_verified
+
+        def push(d: Domain) -> BabOutcome | None:
+            if d.branch < 0:
+                status, x = self.leaf(d) if opt.leaf_lp else ("unknown", None)
+                if status == "counterexample":
+                    return BabOutcome("counterexample", d.value, x)
+                if status == "unknown":
+                    self.unknown_leaves.append(d.value)
+                return None
+            if len(heap) + len(stack) >= cap:
+                stack.append(d)
+            else:
+                heapq.heappush(heap, (d.value, next(self.counter), d))
+            return None
+
+        for d in roots:
+            out = push(d)
+            if out is not None:
+                return out
+        half = self.B // 2
+        while heap or stack:
+            self.stats["max_queue"] = max(self.stats["max_queue"], len(heap) + len(stack))
+            why = self._stop()
+            if why:
+                return BabOutcome(why, lowest())
+            parents = []
+            if stack:
+                self.stats["depth_first_batches"] += 1
+                while stack and len(parents) < half:
+                    parents.append(stack.pop())
+            while heap and len(parents) < half:
+                parents.append(heapq.heappop(heap)[2])
+            children = []
+            for d in parents:
+                for sign in (1, -1):
+                    s = d.splits.copy()
+                    s[d.branch] = sign
+                    children.append(Domain(d.disjunct, d.value, s, d.alphas, d.pools, d.betas,
+                                           -1, d.depth + 1))
+                self.stats["max_depth"] = max(self.stats["max_depth"], d.depth + 1)
+            self.stats["batches"] += 1
+            open_, x = self._settle(children, *self.bound(children, opt.bab_steps))
+            if x is not None:
+                return BabOutcome("counterexample", lowest(), x)
+            for d in open_:
+                out = push(d)
+                if out is not None:
+                    return out
+            if (open_ and self.attack is not None and opt.attack_every
+                    and self.stats["batches"] % opt.attack_every == 0):
+                worst = sorted(open_, key=lambda d: d.value)[: opt.attack_starts]
+                x = self.attack(np.stack([d.point for d in worst]))
+                if x is not None:
+                    return BabOutcome("counterexample", lowest(), x)
+            if self.on_progress is not None:
+                self.on_progress({"open": len(heap) + len(stack), "bound": lowest(), **self.stats})
+        if self.unknown_leaves:
+            return BabOutcome("unknown", min(self.unknown_leaves))
+        return BabOutcome("verified", self.min_verified)

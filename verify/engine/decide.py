@@ -1,0 +1,271 @@
+"""The verdict API: :func:`decide` settles "no point of the region gives unsafe outputs".
+
+Stages, cheapest first; the result says which one settled the question:
+
+1. ``attack`` — PGD (:mod:`verify.engine.attack`) from the region's centre and random points
+   of the region, on the spec's violation; a point is a counterexample only when the float64
+   IR (:meth:`verify.network.Network.forward`) puts it in some disjunct with the margin and it
+   lies in the region (checked exactly), and when the caller's ``confirm`` (e.g. the model's
+   own runtime in float32) accepts it;
+2. ``crown`` — intermediate bounds (:func:`verify.engine.crown.root_bounds`), then one
+   back-substitution of every spec row with CROWN's slopes;
+3. ``alpha-crown`` — the same with the slopes optimised per row (Adam);
+4. ``bab`` — for each disjunct still open (hardest first), branch and bound over ReLU phases
+   (:mod:`verify.engine.bab`).
+
+A proof holds for the float64 IR with the round-off allowance of
+:data:`verify.engine.crown.SAFETY`; counterexamples are returned in float64 for the caller to
+re-check in the model's runtime (``confirm`` lets the search go on when that check fails).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..network import Network
+from ..regions import Region
+from .attack import greedy_pixels, pgd, spec_rows
+from .bab import BranchAndBound
+from .concretize import contains, region_arrays, region_kind
+from .crown import root_bounds
+from .model import compile_network, x64
+from .spec import Spec
+
+VERIFIED, COUNTEREXAMPLE, UNKNOWN, TIME_LIMIT, INTERRUPTED = (
+    "verified", "counterexample", "unknown", "time_limit", "interrupted")
+
+
+@dataclass
+class EngineOptions:
+    """Tuning knobs of :func:`decide` (defaults suit MNIST-sized MLPs on a CPU)."""
+
+    attack_restarts: int = 16        # PGD starts at the root (the centre + random points)
+    attack_steps: int = 60
+    attack_every: int = 4            # PGD from the worst subdomains every this many batches (0: never)
+    attack_starts: int = 8           # ... from this many of them
+    intermediate_steps: int = 0      # α steps for intermediate bounds at the root (0: plain CROWN)
+    root_steps: int = 60             # α steps for the spec rows at the root
+    bab_steps: int = 15              # α/β steps per batch of subdomains
+    batch_size: int = 128            # subdomains bounded per call (padded to this size)
+    branching: str = "fsb"           # "fsb" (filtered smart branching) or "babsr"
+    fsb_candidates: int = 4
+    lr_alpha: float = 0.1
+    lr_beta: float = 0.05
+    decay: float = 0.98
+    max_memory_mb: float = 1000.0    # stored subdomains beyond this: depth-first
+    leaf_lp: bool = True             # decide fully split subdomains by one LP
+    seed: int = 0
+
+
+@dataclass
+class EngineResult:
+    """The engine's answer.
+
+    ``status``: ``verified`` (no point of the region is unsafe), ``counterexample`` (``x``,
+    float64, with the IR's outputs ``y`` and the ``disjunct`` it satisfies), ``unknown``
+    (undecided leaves), ``time_limit`` or ``interrupted`` (``should_stop``). ``stage`` is the
+    stage that settled it (``attack``, ``crown``, ``alpha-crown``, ``bab``). ``bound`` is the
+    proven lower bound of ``min_k max_i (lb_{k,i} − b_{k,i} + margin)`` net of the round-off
+    allowance (> 0 when verified; for undecided answers the best bound reached).
+    """
+
+    status: str
+    stage: str
+    bound: float
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    disjunct: int | None = None
+    subdomains: int = 0
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        return self.status == VERIFIED
+
+    @property
+    def counterexample(self) -> np.ndarray | None:
+        return self.x
+
+    def as_dict(self) -> dict:
+        return {"status": self.status, "stage": self.stage, "bound": float(self.bound),
+                "disjunct": self.disjunct, "subdomains": self.subdomains,
+                "x": None if self.x is None else self.x.tolist(), "stats": self.stats}
+
+
+def decide(network: Network, region: Region, spec: Spec, time_limit: float | None = None,
+           margin: float = 0.0, should_stop: Callable[[], bool] | None = None,
+           confirm: Callable[[np.ndarray], bool] | None = None,
+           options: EngineOptions | None = None,
+           on_progress: Callable[[dict], None] | None = None,
+           initial_bounds=None) -> EngineResult:
+    """Decide whether some x in ``region`` makes ``network``'s outputs satisfy a disjunct of
+    ``spec`` with ``margin`` (``A_k y ≤ b_k − margin``); see the module docstring.
+
+    ``time_limit`` (seconds) and ``should_stop`` (polled between batches) end the search with
+    the best bound; ``confirm(x)`` (optional) must accept a counterexample before it is
+    returned; ``on_progress`` receives a dict (open subdomains, bound, counts) per batch.
+    ``initial_bounds`` (optional, e.g. LP-refined :func:`verify.bounds.compute_bounds` of
+    ``network.merged_affine()`` over ``region``) are trusted as sound and intersected with the
+    engine's own intermediate bounds.
+    """
+    t0 = time.perf_counter()
+    opt = options or EngineOptions()
+    if not isinstance(spec, Spec):
+        raise InvalidInputError("spec must be a verify.engine.Spec")
+    if region.size != network.num_inputs:
+        raise InvalidInputError(f"region has {region.size} values, network {network.name} takes "
+                                f"{network.num_inputs}")
+    spec.check(network.num_outputs)
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    stats: dict = {}
+    rng = np.random.default_rng(opt.seed)
+
+    def elapsed() -> float:
+        return round(time.perf_counter() - t0, 4)
+
+    def finish(status, stage, bound, x=None, y=None, k=None, subdomains=0) -> EngineResult:
+        stats["time_s"] = elapsed()
+        return EngineResult(status, stage, float(bound), x, y, k, subdomains, stats)
+
+    def check_point(x: np.ndarray) -> bool:
+        x = np.asarray(x, dtype=np.float64).ravel()
+        if not contains(region, x):
+            return False
+        y = network.forward(x[None])[0]
+        if spec.holds(y, margin) is None:
+            return False
+        return confirm is None or bool(confirm(x))
+
+    def hit(x, stage, bound=-np.inf, subdomains=0):
+        x = np.asarray(x, dtype=np.float64).ravel()
+        y = network.forward(x[None])[0]
+        return finish(COUNTEREXAMPLE, stage, bound, x, y, spec.holds(y, margin), subdomains)
+
+    def stopped() -> str | None:
+        if should_stop is not None and should_stop():
+            return INTERRUPTED
+        if deadline is not None and time.perf_counter() > deadline:
+            return TIME_LIMIT
+        return None
+
+    # a disjunct without rows: every input is unsafe
+    if any(A.shape[0] == 0 for A, _ in spec.disjuncts):
+        if check_point(region.center):
+            return hit(region.center, "attack")
+    if not spec.disjuncts:
+        return finish(VERIFIED, "crown", np.inf)
+
+    net = network.merged_affine()
+    cnet = compile_network(net)
+    plan = cnet.plan
+    rkind = region_kind(region)
+    disjuncts = [(A, b) for A, b in spec.disjuncts]
+    G, thr, D = spec_rows(disjuncts, margin, pad=True)
+    m = max(A.shape[0] for A, _ in disjuncts)
+    Cs = np.zeros((len(disjuncts), m, network.num_outputs))
+    thrs = np.full((len(disjuncts), m), np.inf)
+    for k, (A, b) in enumerate(disjuncts):
+        Cs[k, :A.shape[0]] = A
+        thrs[k, :A.shape[0]] = b - margin
+    with x64():
+        reg = region_arrays(region)
+        jG, jthr, jD = jnp.asarray(G), jnp.asarray(thr), jnp.asarray(D)
+
+        S = max(1, opt.attack_restarts)
+
+        def run_attack(starts: np.ndarray, steps: int) -> np.ndarray | None:
+            # batches of S starts (the last one padded): one compiled shape
+            for s in range(0, len(starts), S):
+                part = starts[s:s + S]
+                part = np.vstack([part, np.repeat(part[:1], S - len(part), axis=0)])
+                best_x, best_v = pgd(plan, rkind, cnet.arrays, reg, jG, jthr, jD,
+                                     jnp.asarray(part), steps)
+                best_x, best_v = np.asarray(best_x), np.asarray(best_v)
+                for i in np.argsort(best_v):
+                    if best_v[i] > 1e-9:
+                        break
+                    if check_point(best_x[i]):
+                        return best_x[i]
+            return None
+
+        # 1. attack
+        t = time.perf_counter()
+        starts = np.vstack([region.center[None], region.sample(rng, max(0, opt.attack_restarts - 1))])
+        if rkind == "l0" and opt.attack_restarts > 0:
+            # PGD is weak for pixel budgets: an exact greedy search first, then PGD from it
+            g = greedy_pixels(net, region, lambda y: spec.violation(y, margin))
+            if check_point(g):
+                return hit(g, "attack")
+            starts = np.vstack([g[None], starts[:-1]])
+        x = run_attack(starts, opt.attack_steps) if opt.attack_restarts > 0 else None
+        stats["attack_s"] = round(time.perf_counter() - t, 4)
+        if x is not None:
+            return hit(x, "attack")
+        why = stopped()
+        if why:
+            return finish(why, "", -np.inf)
+
+        # 2. intermediate bounds, then CROWN on every disjunct
+        t = time.perf_counter()
+        rb = root_bounds(cnet, region, steps=opt.intermediate_steps, output=False,
+                         deadline=lambda: stopped() is not None, prior=initial_bounds)
+        relu_l, relu_u = rb.relu_bounds(plan)
+        stats["relus"] = plan.num_relus
+        stats["unstable_relus"] = int(np.sum((relu_l < 0) & (relu_u > 0)))
+        stats["intermediate_s"] = round(time.perf_counter() - t, 4)
+
+        def attack_from(points: np.ndarray) -> np.ndarray | None:
+            extra = region.sample(rng, max(1, opt.attack_starts // 2))
+            return run_attack(np.vstack([points, extra]), max(1, opt.attack_steps // 2))
+
+        def screen(points: np.ndarray) -> np.ndarray:
+            """Points whose outputs (float64 IR, one batched pass) satisfy some disjunct."""
+            return spec.violation(network.forward(points), margin) <= 0
+
+        bab = BranchAndBound(cnet, rkind, reg, region, rb, Cs, thrs, opt, check_point,
+                             attack_from, deadline, should_stop, on_progress, screen)
+        t = time.perf_counter()
+        roots = bab.root_domains()
+        values = bab.bound(roots, 0)[0]
+        stats["crown_bound"] = float(values.min())
+        stats["crown_s"] = round(time.perf_counter() - t, 4)
+        if np.all(values > 0):
+            return finish(VERIFIED, "crown", values.min())
+        why = stopped()
+        if why:
+            return finish(why, "", values.min())
+
+        # 3. α-CROWN on the open disjuncts
+        t = time.perf_counter()
+        todo = [d for d, v in zip(roots, values) if v <= 0]
+        results = bab.bound(todo, opt.root_steps)
+        open_, x = bab._settle(todo, *results)
+        values_after = dict(zip([d.disjunct for d in todo], results[0]))
+        settled = [float(v) for v in values if v > 0] + [float(v) for v in results[0] if v > 0]
+        stats["alpha_crown_bound"] = float(min(min(values_after.values()),
+                                               min(settled) if settled else np.inf))
+        stats["alpha_crown_s"] = round(time.perf_counter() - t, 4)
+        if x is not None:
+            return hit(x, "alpha-crown", stats["alpha_crown_bound"])
+        if not open_:
+            return finish(VERIFIED, "alpha-crown", min(settled))
+        why = stopped()
+        if why:
+            return finish(why, "", stats["alpha_crown_bound"])
+
+        # 4. branch and bound over every open disjunct together
+        t = time.perf_counter()
+        out = bab.run(open_)
+        stats["bab"] = dict(bab.stats)
+        stats["bab_s"] = round(time.perf_counter() - t, 4)
+        subdomains = bab.stats["subdomains"]
+        if out.status == "counterexample":
+            return hit(out.counterexample, "bab", out.bound, subdomains)
+        if out.status == VERIFIED:
+            return finish(VERIFIED, "bab", min(settled + [out.bound]), subdomains=subdomains)
+        return finish(out.status, "", out.bound, subdomains=subdomains)
