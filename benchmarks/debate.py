@@ -358,8 +358,13 @@ def report(data: dict) -> str:
         parts.append(
             f"## Exact answers\n\n{len(recs)} test digits (from #{e['start']}), each question "
             "proved either way (\"unknown\": not settled within the time limit "
-            f"{e['time_limit']} s): \"yes\" comes with a witness re-checked by Keras, \"no\" with "
-            "a proof (every reveal set scored, or a MIP proving no set exists).\n\n"
+            f"{e['time_limit']} s, or a margin within 1e-6 of a tie). A lie (first two rows): "
+            "\"yes\" comes with the pixels and label, re-checked by Keras; \"no\" is a proof "
+            "(every reveal set scored, or a MIP per label proving that none exists). The two "
+            "games (last two rows, `honest_can_answer` / `liar_can_answer`): both answers are "
+            "proofs by exhaustive scoring in the network IR (float64) — every set the first "
+            "side can reveal keeps the best answer found for it, and a set without a winning "
+            "answer has had every answer scored; \"no\" comes with that set.\n\n"
             + markdown_table(["question (per digit)", "yes %", "yes", "no", "unknown",
                               "median s", "max s", "total s"], rows)
             + "\n\nHow the 6-pixel question was settled: "
@@ -384,11 +389,49 @@ def report(data: dict) -> str:
                               "MIP beat greedy", "median s", "max s"], rows)
             + f"\n\nThe whole command `{cli['command']}` as a process (start-up, Keras import, "
               f"model load, solve): {cli['wall_s']:.1f} s; it printed: `{cli['output']}`")
+    parts.append(findings(data))
     stamp = time.strftime("%Y-%m-%d %H:%M")
     head = (f"# Debate with a sparse judge\n\nProduced by `python benchmarks/debate.py` on {stamp} "
             f"({machine()}; the machine was shared with other jobs, so times are upper bounds). "
             "Times in seconds of wall clock.\n\n")
     return head + "\n\n".join(parts) + "\n" + NOTES
+
+
+def findings(data: dict) -> str:
+    """What the tables show, in a few sentences computed from them."""
+    lines = []
+    if "debate" in data:
+        rows = {(r["first"], r["honest"], r["liar"]): r["accuracy"]["mean"] for r in data["debate"]["rows"]}
+        g_liar, g_hon = rows[("liar", "greedy", "greedy")], rows[("honest", "greedy", "greedy")]
+        lines.append(
+            f"- Debate helps the judge: with greedy debaters it picks the truth in {g_liar:.1f} % "
+            f"(liar first, so the honest side reveals last) or {g_hon:.1f} % (honest first) of "
+            "the debates, against "
+            + (f"{data['precommit']['rows']['adversarial: ' + LIAR_SOURCE]['mean']:.1f} % for "
+               "6 random pixels with the same precommitted lie" if "precommit" in data else
+               "the precommit games")
+            + ". Moving last is worth several points.")
+        lines.append(
+            f"- Exact final moves: an exact-final liar lowers the honest greedy side's accuracy "
+            f"from {g_liar:.1f} to {rows[('liar', 'greedy', 'exact-final')]:.1f} % (liar first) "
+            f"and from {g_hon:.1f} to {rows[('honest', 'greedy', 'exact-final')]:.1f} % (honest "
+            f"first); an exact-final honest side raises it to "
+            f"{rows[('liar', 'exact-final', 'greedy')]:.1f} / "
+            f"{rows[('honest', 'exact-final', 'greedy')]:.1f} %. A random honest side loses "
+            f"most debates ({rows[('liar', 'random', 'greedy')]:.1f} % against a greedy liar).")
+    if "exact" in data:
+        recs = data["exact"]["records"]
+        share = {k: 100 * sum(r[k]["verdict"] == "yes" for r in recs) / len(recs)
+                 for k in ("lie3", "answer", "reply")}
+        lines.append(
+            f"- Exactly: on {share['lie3']:.0f} % of the digits some 3 pixels alone make the "
+            "judge prefer a wrong label, so a lie can always be argued; but when the liar shows "
+            f"its 3 pixels first, the honest side can always answer on {share['answer']:.1f} % of "
+            f"the digits; when the honest side shows its 3 first, the liar can always answer on "
+            f"{share['reply']:.1f} % (so the honest side can force the truth on "
+            f"{100 - share['reply']:.1f} %). Under optimal play the judge is far more reliable "
+            "when the truth has the last word.")
+    return "## What it shows\n\n" + "\n".join(lines) if lines else ""
 
 
 NOTES = """

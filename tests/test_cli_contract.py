@@ -57,6 +57,8 @@ JSON_COMMANDS = {
                 "--backend", "highs", "--time-limit", "60", "--quiet"],
     "attack": ["attack", DIGIT, "--model", "multiclass", "--method", "pgd", "--eps", "0.2",
                "--json"],
+    "evidence": ["evidence", DIGIT, "--model", "judge-6px", "--claim", "3", "--pixels", "4",
+                 "--json", "--time-limit", "60"],
     "compare": ["compare", DIGIT, "--model", "twoclass", "--norm", "linf", "--methods",
                 "fgsm,pgd", "--json", "--time-limit", "30", "--quiet"],
 }

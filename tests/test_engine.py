@@ -165,6 +165,37 @@ def test_bounds_contain_sampled_values(conv_net, kind):
         _check_region(conv_net, region, rng)
 
 
+def test_concretisation_is_exact_and_attained():
+    """For an affine network the bound is the exact minimum over every region type (the L2
+    ball lies inside the box here, so its dual-norm bound is exact too), and the minimiser
+    the engine proposes as a candidate lies in the region and attains it."""
+    from verify.engine.concretize import minimizer, region_kind
+
+    rng = np.random.default_rng(13)
+    n = 12
+    W, b = rng.normal(size=(3, n)), rng.normal(size=3)
+    net = Network((n,), [Affine(W, b, (3,))])
+    cnet = compile_network(net)
+    c = rng.uniform(0.3, 0.7, n)
+    free = rng.random(n) < 0.6
+    for region in [Box(c), LinfBall(c, 0.1), L1Ball(c, 0.7), L1Ball(c, 5.0), L2Ball(c, 0.2),
+                   L0Ball(c, 3), L0Ball(c, 2, free=free), L1Ball(c, 0.4, free=free),
+                   L2Ball(c, 0.25, free=free), InputBox(c - 2, c + 1)]:
+        rb = root_bounds(cnet, region, output=False)
+        C = rng.normal(size=(5, 3))
+        lb = spec_bounds(cnet, region, rb, C)[0]
+        A = C @ W
+        if isinstance(region, L2Ball):
+            exact = A @ c + C @ b - region.eps * np.linalg.norm(A * region.free, axis=1)
+        else:
+            exact = region.linear_bounds(A, C @ b)[0]
+        assert np.allclose(lb, exact, atol=1e-7), type(region).__name__
+        points = minimizer(region_kind(region), region, A)
+        for x, a, want in zip(points, A, exact - C @ b):
+            assert contains(region, x)
+            assert a @ x <= want + 1e-6 * (1 + abs(want)), type(region).__name__
+
+
 def test_single_layer_relaxations_are_exact_where_they_should_be():
     """On one ReLU layer (or one max-pool layer) applied to a box, CROWN's bound of a linear
     function with optimised slopes is the exact minimum; with any slopes it is below the

@@ -240,3 +240,17 @@ def test_cli_subprocess_json_and_error(tmp_path):
     errors = [l for l in proc.stderr.splitlines() if l.startswith("verify: error:")]
     assert errors == [l for l in proc.stderr.splitlines() if "error" in l.lower()]
     assert len(errors) == 1 and "--claim 'seven'" in errors[0]
+
+
+def test_time_limit_gives_a_set_and_a_proven_bound(judge, digits):
+    """k = 6 on HiGHS with half a second: whatever the machine manages, the answer is a valid
+    set with its true margin, the bound is above it, and only a finished search is 'optimal'."""
+    image, label = digits[0][1], int(digits[1][1])
+    r = evidence(judge, image, (label + 2) % 10, 6, time_limit=0.5, backend="highs")
+    assert r.status in ("optimal", "infeasible", "time_limit")
+    assert len(r.pixels) <= 6 and np.all(image.ravel()[r.pixels] > 0)
+    z = judge.network.forward(r.view)[0]
+    claim = (label + 2) % 10
+    assert r.margin == pytest.approx(z[claim] - np.delete(z, claim).max(), abs=1e-9)
+    assert r.bound is not None and r.bound >= r.margin - 1e-9
+    assert (r.status == "time_limit") == (not r.proven and not (r.bound <= 0))

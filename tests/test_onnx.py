@@ -540,7 +540,9 @@ def test_bundled_export_round_trip(bundled, digits200, name, tmp_path):
     if net.is_binarized:
         assert np.array_equal(got, keras)
     else:
-        assert np.max(np.abs(got - keras) / np.maximum(1.0, np.abs(keras))) < 1e-5
+        # float32 round-off scales with the largest logit of the image, not with each one
+        scale = np.maximum(1.0, np.abs(keras).max(axis=1, keepdims=True))
+        assert np.max(np.abs(got - keras) / scale) < 1e-5
     labels = net.labels_from_logits(keras)
     assert np.array_equal(ref.labels(x), labels)
     assert np.array_equal(net.labels_from_logits(got), labels)

@@ -255,6 +255,9 @@ def _exact_final_move(model: LoadedModel, judge: JudgeOnDigit, revealed: list[in
 
 # -- exact questions behind the debate ---------------------------------------------------------------
 
+#: The exact games enumerate every set the first mover can reveal: at most this many.
+MAX_FIRST_SETS = 5_000_000
+
 #: A margin counts as a win for the honest side only above this (float64 network IR), so that
 #: round-off can never turn a proof around; answers within it are "unknown".
 WIN_MARGIN = 1e-6
@@ -279,7 +282,13 @@ class ExactAnswer:
 
 def all_sets(n: int, k: int) -> np.ndarray:
     """Every subset of at most ``k`` of ``n`` positions as an (m, k) array padded with -1
-    (the empty set first)."""
+    (the empty set first). More than :data:`MAX_FIRST_SETS` is a ProblemTooLargeError."""
+    from .errors import ProblemTooLargeError
+    from .tasks.evidence import count_sets
+
+    if count_sets(n, k) > MAX_FIRST_SETS:
+        raise ProblemTooLargeError(f"{count_sets(n, k):,} sets of at most {k} of {n} pixels are "
+                                   f"too many to enumerate (at most {MAX_FIRST_SETS:,}); use fewer pixels")
     blocks = [np.full((1, k), -1, dtype=np.int64)]
     for size in range(1, min(k, n) + 1):
         combos = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(n), size)),

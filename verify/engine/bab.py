@@ -21,8 +21,10 @@ allowance; the subdomain is then dropped. Otherwise:
   (box, L∞ and L1 regions; for L2 / L0 regions the LP over the region's box can still prove
   it, otherwise the leaf stays unknown; networks with max-pools: unknown leaf).
 
-Every call bounds a batch of fixed size (padded; the jit-compiled function is traced once per
-network shape), taken best-first (lowest bound first) from a heap; when the stored subdomains
+The α / β optimisation and the filtered-smart-branching evaluations run in float32 (option
+``float32_search``); each subdomain's bound is then recomputed in float64 at the parameters
+found, and only that value decides anything. Every call bounds a batch of fixed size (padded;
+the jit-compiled function is traced once per network shape), taken best-first (lowest bound first) from a heap; when the stored subdomains
 would exceed the memory cap, new children go to a stack that is worked depth-first until it is
 empty again. Every few batches PGD starts from the concretising points of the worst
 subdomains.
@@ -38,7 +40,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .concretize import minimizer
-from .crown import SAFETY, evaluate, initial_params, optimize
+from .crown import SAFETY, as_dtype, evaluate, initial_params, optimize
+
+#: Relative margin the float32 search asks for before it stops early (its bound is then
+#: recomputed in float64, where :data:`SAFETY` applies).
+SLACK32 = 1e-5
 from .model import CompiledNetwork
 
 
@@ -79,6 +85,11 @@ class BranchAndBound:
         self.rkind, self.reg, self.region = rkind, reg, region
         self.bnds = bnds
         self.root_bnd = bnds.jax_bounds(cnet.plan)
+        self.fast = bool(getattr(options, "float32_search", True))
+        if self.fast:
+            self.arrays32 = as_dtype(cnet.arrays, jnp.float32)
+            self.reg32 = as_dtype(reg, jnp.float32)
+            self.root_bnd32 = as_dtype(self.root_bnd, jnp.float32)
         self.relu_l, self.relu_u = bnds.relu_bounds(cnet.plan)
         self.Cs = np.asarray(Cs, dtype=np.float64)
         self.thrs = np.asarray(thrs, dtype=np.float64)
@@ -145,10 +156,24 @@ class BranchAndBound:
 
         C, thr = jnp.asarray(self.Cs[ks]), jnp.asarray(self.thrs[ks])
         valid = jnp.asarray(np.arange(B) < n)
-        lb, mag, A_in, coefs, params = optimize(
-            self.plan, self.rkind, self.plan.num_layers, B, self.cnet.arrays, self.reg, C, thr,
-            self.root_bnd, stacked("alphas"), stacked("pools"), sp_t, stacked("betas"), valid,
-            steps, self.opt.lr_alpha, self.opt.lr_beta, self.opt.decay)
+        L = self.plan.num_layers
+        a, p, b = stacked("alphas"), stacked("pools"), stacked("betas")
+        if self.fast:
+            # optimise in float32 (several times faster), then bound once in float64 at the
+            # parameters found: only that last evaluation is trusted
+            _, _, A_in, coefs, params = optimize(
+                self.plan, self.rkind, L, B, self.arrays32, self.reg32, as_dtype(C, jnp.float32),
+                as_dtype(thr, jnp.float32), self.root_bnd32, *as_dtype((a, p), jnp.float32), sp_t,
+                as_dtype(b, jnp.float32), valid, steps, self.opt.lr_alpha, self.opt.lr_beta,
+                self.opt.decay, SLACK32)
+            a, p, b = as_dtype(params, jnp.float64)
+            lb, mag = evaluate(self.plan, self.rkind, L, B, self.cnet.arrays, self.reg, C,
+                               self.root_bnd, a, p, sp_t, b)
+            params = (a, p, b)
+        else:
+            lb, mag, A_in, coefs, params = optimize(
+                self.plan, self.rkind, L, B, self.cnet.arrays, self.reg, C, thr, self.root_bnd,
+                a, p, sp_t, b, valid, steps, self.opt.lr_alpha, self.opt.lr_beta, self.opt.decay)
         lb, mag = np.asarray(lb)[:n], np.asarray(mag)[:n]
         thr_np = self.thrs[ks[:n]]
         tol = SAFETY * (1.0 + mag + np.abs(lb))
@@ -179,9 +204,15 @@ class BranchAndBound:
             def pick(group):
                 return tuple(jnp.asarray(x[idx], dtype=jnp.float64) for x in group)
 
-            lb, mag = evaluate(self.plan, self.rkind, self.plan.num_layers, B, self.cnet.arrays,
-                               self.reg, jnp.asarray(self.Cs[ks[idx]]), self.root_bnd, pick(alphas),
-                               pick(pools), sp_t, pick(betas))
+            # a heuristic only: float32 where allowed
+            dt = jnp.float32 if self.fast else jnp.float64
+            lb, mag = evaluate(self.plan, self.rkind, self.plan.num_layers, B,
+                               self.arrays32 if self.fast else self.cnet.arrays,
+                               self.reg32 if self.fast else self.reg,
+                               jnp.asarray(self.Cs[ks[idx]], dtype=dt),
+                               self.root_bnd32 if self.fast else self.root_bnd,
+                               as_dtype(pick(alphas), dt), as_dtype(pick(pools), dt), sp_t,
+                               as_dtype(pick(betas), dt))
             lb, mag = np.asarray(lb)[:n], np.asarray(mag)[:n]
             tol = SAFETY * (1.0 + mag + np.abs(lb))
             with np.errstate(invalid="ignore"):
@@ -401,6 +432,8 @@ class BranchAndBound:
                 x = self.attack(np.stack([d.point for d in worst]))
                 if x is not None:
                     return BabOutcome("counterexample", lowest(), x)
+            for d in open_:
+                d.point = None          # only the current batch's points are attacked from
             if self.on_progress is not None:
                 self.on_progress({"open": len(heap) + len(stack), "bound": lowest(), **self.stats})
         if self.unknown_leaves:

@@ -42,7 +42,10 @@ sum of ``|A||b|`` over affine layers, ``|A|·max(|l|, |u|)`` over nonlinear laye
 ``|A|·max(|lo|, |hi|)`` at the input — every term the bound is a sum of. The round-off of the
 whole computation is far below ``1e-12·S``; the engine widens each intermediate bound by
 :data:`SAFETY` ``·(1 + S + |bound|)`` and calls a spec row proved only when its lower bound
-exceeds the threshold by that much.
+exceeds the threshold by that much. The *search* for good α / β may run in float32 (several
+times faster on CPUs): soundness never depends on the parameters, only on the final float64
+evaluation at them (α clamped to [0, 1], β to ≥ 0 and max-pool weights renormalised onto the
+simplex inside that evaluation).
 """
 from __future__ import annotations
 
@@ -63,6 +66,15 @@ from .model import CompiledNetwork, Plan, affine_left, compile_network, x64
 SAFETY = 1e-9
 
 
+def as_dtype(tree, dtype):
+    """Every floating array of a pytree cast to ``dtype`` (integer and boolean arrays kept)."""
+    def cast(a):
+        if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating):
+            return jnp.asarray(a, dtype=dtype)
+        return a
+    return jax.tree_util.tree_map(cast, tree)
+
+
 def safety(scale, value=0.0):
     """The round-off allowance of a bound with magnitude ``scale``."""
     return SAFETY * (1.0 + scale + jnp.abs(value))
@@ -77,7 +89,7 @@ def relu_relaxation(l, u, alpha):
     den = jnp.where(unstable, u - l, 1.0)
     on = jnp.where(active, 1.0, 0.0)
     s_u = jnp.where(unstable, u / den, on)
-    t_u = jnp.where(unstable, -0.9 * u * l / den, 0.0)
+    t_u = jnp.where(unstable, -u * l / den, 0.0)
     # α outside [0, 1] would be unsound: clamp (with gradient 1 inside the interval)
     alpha = jnp.where((alpha >= 0) & (alpha <= 1), alpha, jnp.clip(alpha, 0.0, 1.0))
     s_l = jnp.where(unstable, alpha, on)
@@ -169,7 +181,10 @@ def backward(plan: Plan, arrays: tuple, start: int, A, bnd: tuple, alphas: tuple
             l, u = bnd[j]
             onehot, dominated, u_max, wmag = _pool_windows(index, mask, l, u)   # (B|1, n_out, ...)
             pos, neg = jnp.maximum(A, 0.0), jnp.minimum(A, 0.0)
-            lam = pools[q]                                                    # (B|1, m|1, n_out, w)
+            # weights exactly on the simplex (any weights optimised elsewhere, e.g. in float32)
+            lam = jnp.where(mask, jnp.maximum(pools[q], 0.0), 0.0)           # (B|1, m|1, n_out, w)
+            total = jnp.sum(lam, axis=-1, keepdims=True)
+            lam = jnp.where(total > 0, lam / jnp.where(total > 0, total, 1.0), onehot[:, None])
             contrib = pos[..., None] * lam
             contrib = contrib + jnp.where(dominated[:, None, :, None], neg[..., None] * onehot[:, None], 0.0)
             c = c + jnp.sum(jnp.where(dominated[:, None, :], 0.0, neg * u_max[:, None, :]), axis=-1)
@@ -222,14 +237,16 @@ def _adam(g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8):
 
 @partial(jax.jit, static_argnames=("plan", "rkind", "start", "batch"))
 def optimize(plan, rkind, start, batch, arrays, reg, C, thr, root_bnd, alphas, pools, splits,
-             betas, valid, steps, lr_alpha, lr_beta, decay):
+             betas, valid, steps, lr_alpha, lr_beta, decay, slack=SAFETY):
     """Projected Adam ascent on the lower bounds of the rows ``C`` ((m, n) shared, or (B, m, n)
-    per subdomain) over α (in [0, 1]), max-pool weights (on the simplex) and β (≥ 0, when
-    ``betas`` is not None), per row and subdomain.
+    per subdomain) over α (in [0, 1]) and β (≥ 0, when ``betas`` is not None), and projected
+    gradient ascent over the max-pool weights (on the simplex), per row and subdomain.
 
     Evaluates the bound ``steps + 1`` times (each evaluation also gives the gradient for the
     next step; ``steps = 0`` is a plain evaluation at the given parameters) or stops earlier
-    once every valid subdomain has a row above its threshold ``thr`` (with the safety margin).
+    once every valid subdomain has a row above its threshold ``thr`` by the relative ``slack``.
+    The arrays may be float32 (faster; the caller then re-evaluates the bound in float64 at the
+    returned parameters, since only that evaluation is sound).
     Returns the best bounds seen and, at the parameters that
     gave them: magnitudes, input coefficients (B, m, n_in), ReLU output coefficients, and the
     parameters themselves ``(alphas, pools, betas)``.
@@ -259,11 +276,11 @@ def optimize(plan, rkind, start, batch, arrays, reg, C, thr, root_bnd, alphas, p
         return a + p + bt
 
     def done(lb, mag):
-        ok = jnp.any(lb - thr > safety(mag, lb), axis=1)
+        ok = jnp.any(lb - thr > slack * (1.0 + mag + jnp.abs(lb)), axis=1)
         return jnp.all(ok | ~valid)
 
     flat0 = tuple(alphas) + tuple(pools) + (tuple(betas) if use_beta else ())
-    rates = (0,) * na + (0,) * npl + (1,) * (len(flat0) - na - npl)
+    rates = (0,) * na + (2,) * npl + (1,) * (len(flat0) - na - npl)
     zeros = tuple(jnp.zeros_like(x) for x in flat0)
     grad_fn = jax.grad(loss, has_aux=True)
     # shapes of the evaluation outputs, to initialise the "best so far" slots
@@ -290,7 +307,18 @@ def optimize(plan, rkind, start, batch, arrays, reg, C, thr, root_bnd, alphas, p
         tf = (t + 1).astype(lb.dtype)
         lrs = (lr_alpha * decay ** tf, lr_beta * decay ** tf)
         new, ms, vs = [], [], []
-        for x, gx, mx, vx, which in zip(flat, g, m, v, rates):
+        for i, (x, gx, mx, vx, which) in enumerate(zip(flat, g, m, v, rates)):
+            if which == 2:
+                # max-pool weights live on a simplex: Adam's per-coordinate scaling would
+                # erase the differences between a window's gradients, so take a plain
+                # gradient step scaled by the spread of the window's gradient (then project)
+                mk = pool_masks[i - na]
+                spread = (jnp.max(jnp.where(mk, gx, -jnp.inf), axis=-1, keepdims=True)
+                          - jnp.min(jnp.where(mk, gx, jnp.inf), axis=-1, keepdims=True))
+                new.append(x - lrs[0] * gx / jnp.where(spread > 0, spread, 1.0))
+                ms.append(mx)
+                vs.append(vx)
+                continue
             step, mx, vx = _adam(gx, mx, vx, tf, lrs[which])
             new.append(x - step)
             ms.append(mx)

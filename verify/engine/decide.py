@@ -59,6 +59,7 @@ class EngineOptions:
     decay: float = 0.98
     max_memory_mb: float = 1000.0    # stored subdomains beyond this: depth-first
     leaf_lp: bool = True             # decide fully split subdomains by one LP
+    float32_search: bool = True      # optimise α/β and rank branches in float32 (bounds: float64)
     seed: int = 0
 
 

@@ -188,5 +188,3 @@ def forward(plan: Plan, arrays: tuple, x):
             index, mask = arrays[j]
             x = jnp.max(jnp.where(mask, x[..., index], -jnp.inf), axis=-1)
     return x
-
-
