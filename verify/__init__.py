@@ -4,8 +4,11 @@ Provably minimal adversarial examples, minimal explanations and robustness certi
 Keras and ONNX networks (and VNN-LIB properties), computed with MIP/MIQP/SAT solvers. Start with::
 
     import verify
+    from verify.data import read_image
     model = verify.load_model("multiclass")      # a bundled model, a path, or a Keras model
-    model.predict(image)
+    image = read_image("examples/images/digit-7.png")
+    model.label(image), model.logits(image)
+    verify.min_adversarial(model, image, norm="card").objective
 
 Keras runs on the JAX backend unless ``KERAS_BACKEND`` is already set: ``import verify``
 sets it to ``jax`` when it is unset. Keras chooses its backend once, at its first import
