@@ -14,7 +14,7 @@ def _name(classes: list, label) -> str:
 
 def cmd_attack(args) -> int:
     from .attacks.api import attack
-    from .cli_tasks import _dump, _log, target_index
+    from .cli_tasks import _dump, _log, emit, target_index
     from .data import read_image
     from .figures import UNITS, attack_figure
     from .models import load_model
@@ -48,15 +48,12 @@ def cmd_attack(args) -> int:
         files["result.json"] = _dump(payload)
         out.commit(files)
         _log(f"wrote {out.path}/result.json, figure.png" + (", adversarial.npy/.png" if r.success[0] else ""))
-    if args.json:
-        print(_dump(payload))
-    else:
-        print(line)
+    emit(args, payload, line, always_text=True)
     return 0 if r.success[0] else 3
 
 
 def cmd_compare(args) -> int:
-    from .cli_tasks import _dump, _log, target_index
+    from .cli_tasks import _dump, _log, emit, target_index
     from .data import read_image
     from .figures import UNITS, comparison_figure
     from .models import load_model
@@ -96,10 +93,7 @@ def cmd_compare(args) -> int:
 
         out.commit({"figure.png": partial(comparison_figure, r), "result.json": _dump(payload)})
         _log(f"wrote {out.path}/result.json and figure.png")
-    if args.json:
-        print(_dump(payload))
-    else:
-        print(text)
+    emit(args, payload, text, always_text=True)
     return 0
 
 

@@ -82,7 +82,7 @@ def evidence_figure(result, path: str | Path) -> Path:
 
 
 def cmd_evidence(args) -> int:
-    from .cli_tasks import _dump, _log
+    from .cli_tasks import _dump, _log, emit
     from .data import read_image
     from .models import load_model
     from .outdir import prepare_output_dir
@@ -110,10 +110,7 @@ def cmd_evidence(args) -> int:
 
         out.commit({"figure.png": partial(evidence_figure, r), "result.json": _dump(payload)})
         _log(f"wrote {out.path}/result.json, figure.png")
-    if args.json:
-        print(_dump(payload))
-    elif not args.out:
-        print(line)
+    emit(args, payload, line)
     return 0
 
 

@@ -10,7 +10,7 @@ from .cli_args import add_scale_arg
 def cmd_explain(args) -> int:
     from tqdm import tqdm
 
-    from .cli_tasks import _dump, _log
+    from .cli_tasks import _dump, _log, emit
     from .data import read_image
     from .figures import explanation_figure
     from .models import load_model
@@ -57,10 +57,7 @@ def cmd_explain(args) -> int:
         out.commit({"explanation_mask.npy": np.asarray(r.mask),
                     "figure.png": partial(explanation_figure, r), "result.json": _dump(payload)})
         _log(f"wrote {out.path}/result.json, explanation_mask.npy, figure.png")
-    if args.json:
-        print(_dump(payload))
-    elif not args.out:
-        print(line)
+    emit(args, payload, line)
     return 0
 
 

@@ -29,6 +29,15 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def emit(args, payload, text: str, always_text: bool = False) -> None:
+    """A command's result on stdout: the one JSON document with ``--json``; otherwise ``text``,
+    unless ``--out`` already saved the result (``always_text``: print it anyway)."""
+    if args.json:
+        print(_dump(payload))
+    elif always_text or not args.out:
+        print(text)
+
+
 #: ``--target`` takes a class as outputs print it, not an index (they differ for twoclass).
 TARGET_HELP = ("only a change to this class counts: a class as the outputs print it (`verify info "
                "MODEL` lists them): the digit for the ten-class models, 1 or 3 for twoclass")
@@ -112,11 +121,7 @@ def cmd_min_adv(args) -> int:
         files["result.json"] = _dump(payload_out)
         out.commit(files)
         _log(f"wrote {out.path}/result.json, adversarial*.npy/.png, figure*.png")
-    if args.json:
-        print(_dump(payload_out))
-    elif not args.out:
-        for r in results:
-            print(_describe(r))
+    emit(args, payload_out, "\n".join(_describe(r) for r in results))
     return 0
 
 
@@ -157,10 +162,7 @@ def cmd_certify(args) -> int:
         files["figure.png"] = partial(certify_figure, r)   # original | changed pixels | counterexample
         files["result.json"] = _dump(payload)
         out.commit(files)   # replaces every file of an earlier run (no stale adversarial.npy)
-    if args.json:
-        print(_dump(payload))
-    elif not args.out:
-        print(line)
+    emit(args, payload, line)
     return 0
 
 
