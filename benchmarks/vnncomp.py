@@ -64,7 +64,7 @@ def generate(folder: Path, model_name: str, digits: int, timeout: float) -> None
 def recheck(folder: Path, row: dict, results_dir: Path) -> bool:
     """The counterexample file, read back, lies in the box and satisfies the property on
     onnxruntime's outputs (independently of the verdict code)."""
-    from verify.onnx_io import OnnxReference
+    from verify.onnx import OnnxReference
     from verify.vnnlib import parse_vnnlib, read_counterexample
 
     x, _ = read_counterexample(results_dir / row["counterexample"])

@@ -407,6 +407,44 @@ SPECS: dict[str, Spec] = {
 ALIASES = {"judge": "judge-6px"}
 
 
+def build_natural_cnn() -> keras.Model:
+    """A small ReLU CNN for the engine benchmark: Conv2D 8@3x3 stride 2 (valid, ReLU;
+    13x13x8 = 1,352 ReLUs) -> Conv2D 16@3x3 stride 2 (valid, ReLU; 6x6x16 = 576) -> Flatten ->
+    Dense(100, ReLU) -> Dense(10, softmax): 2,028 ReLUs."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            layers.Conv2D(8, (3, 3), strides=2, padding="valid", activation="relu", name="conv_1"),
+            layers.Conv2D(16, (3, 3), strides=2, padding="valid", activation="relu", name="conv_2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(100, activation="relu", name="dense_1"),
+            layers.Dense(10, activation="softmax", name="dense_2"),
+        ],
+        name="natural_cnn",
+    )
+
+
+#: Networks of the engine benchmark (``benchmarks/engine.py``, issue 18): naturally trained
+#: (plain Adam on the cross-entropy, no robust training), *not* bundled with the package.
+#: ``models/train.py NAME`` writes them to ``benchmarks/engine/NAME/NAME.keras`` (no
+#: index.json) unless ``--out`` is given; training all models (no NAME) never includes them.
+BENCHMARK_SPECS: dict[str, Spec] = {
+    s.name: s
+    for s in (
+        Spec("natural-256x2", lambda: dense_classifier((256,) * 2, "natural_256x2"),
+             "784-256-256-10 ReLU, softmax output; natural training", DIGITS, 20, 8191),
+        Spec("natural-256x4", lambda: dense_classifier((256,) * 4, "natural_256x4"),
+             "784-256x4-10 ReLU, softmax output; natural training", DIGITS, 20, 8292),
+        Spec("natural-256x6", lambda: dense_classifier((256,) * 6, "natural_256x6"),
+             "784-256x6-10 ReLU, softmax output; natural training", DIGITS, 20, 8393),
+        Spec("natural-cnn", build_natural_cnn,
+             "Conv2D 8@3x3/2 ReLU - Conv2D 16@3x3/2 ReLU - 576-100 ReLU - 10, softmax output "
+             "(2,028 ReLUs); natural training", DIGITS, 20, 8494),
+    )
+}
+BENCHMARK_OUT = ROOT / "benchmarks" / "engine"
+
+
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
@@ -561,6 +599,18 @@ def write_examples(out_dir: Path, model_dir: Path, split) -> list[tuple[int, int
     return chosen
 
 
+def train_benchmark_model(name: str, out: Path, split) -> tuple[Path, dict, float]:
+    """Train one of :data:`BENCHMARK_SPECS` and save ``out/NAME.keras`` (checked by reloading);
+    returns the path, its entry (as index.json's, with the test accuracy) and the seconds."""
+    spec = BENCHMARK_SPECS[name]
+    model, entry, seconds = train(spec, split)
+    entry["file"] = f"{name}.keras"
+    path = out / entry["file"]
+    save_weights_only_model(spec, model, path)
+    check_reload(model, path, split.x_test[:500])
+    return path, entry, seconds
+
+
 # --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
@@ -569,17 +619,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"models to train (default: all of {', '.join(SPECS)})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="output folder (default: verify/assets/models)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: verify/assets/models; for the benchmark "
+                             f"networks {', '.join(BENCHMARK_SPECS)}: benchmarks/engine/NAME/)")
     parser.add_argument("--examples", type=Path, metavar="DIR",
                         help="also write the example digits digit-0.png ... digit-9.png to DIR")
     args = parser.parse_args(argv)
     names = [ALIASES.get(n, n) for n in args.names] or list(SPECS)
-    unknown = [n for n in names if n not in SPECS]
+    unknown = [n for n in names if n not in SPECS and n not in BENCHMARK_SPECS]
     if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(SPECS)}")
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join([*SPECS, *BENCHMARK_SPECS])}")
 
     split = load_mnist("bundled")
+    benchmark = [n for n in names if n in BENCHMARK_SPECS]
+    for name in benchmark:      # not bundled: their own folders, no index.json
+        out = args.out if args.out is not None else BENCHMARK_OUT / name
+        out.mkdir(parents=True, exist_ok=True)
+        path, entry, took = train_benchmark_model(name, out, split)
+        print(f"{name}: test accuracy {100 * entry['test_accuracy']:.2f} % in {took:.1f} s -> {path}",
+              flush=True)
+    names = [n for n in names if n in SPECS]
+    if not names:
+        return 0
+    args.out = args.out if args.out is not None else DEFAULT_OUT
     args.out.mkdir(parents=True, exist_ok=True)
     index_path = args.out / "index.json"
     index = read_index(index_path)

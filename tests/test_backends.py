@@ -309,6 +309,23 @@ def test_highs_model_can_be_resolved_with_new_costs_and_bounds() -> None:
     assert _close(h.getInfo().objective_function_value, -1.0)
 
 
+def test_lp_session_optimises_single_columns_warm() -> None:
+    """The contract's LP session (used by the LP bound stage): min and max of each column of
+    lp_small's polygon, several times over the same loaded LP, in any order."""
+    backend = _fixed("highs")
+    session = backend.lp_session(lp_small())
+    for _ in range(2):
+        assert _close(session.optimum(0, 1.0), 0.0) and _close(session.optimum(0, -1.0), -4.0)
+        assert _close(session.optimum(1, 1.0), 0.0) and _close(session.optimum(1, -1.0), -2.0)
+    session.close()
+
+
+def test_lp_session_is_refused_clearly_by_backends_without_one() -> None:
+    for name in ("scip", "cplex", "sat:minicard"):
+        with pytest.raises(BackendUnavailableError, match="no warm-started LP session"):
+            get_backend(name).lp_session(lp_small())
+
+
 def test_highs_build_is_fast() -> None:
     _fixed("highs")
     import scipy.sparse as sp

@@ -437,3 +437,56 @@ def test_rejects_what_it_cannot_handle():
     # a disjunct without rows: every input is a counterexample
     res = decide(net, region, Spec([(np.zeros((0, 3)), np.zeros(0))]))
     assert res.status == "counterexample" and res.stage == "attack"
+
+
+def test_time_limit_ends_the_search_with_a_sound_bound():
+    """A branch and bound cut short by its time limit answers ``time_limit`` with a bound that
+    no sampled point beats (after a warm-up run, so that JIT compilation is not what ends it)."""
+    rng = np.random.default_rng(2)
+    net, _ = tiny_network(rng, n_in=8, hidden=(48, 48, 48), n_out=2)
+    c = rng.uniform(0.3, 0.7, 8)
+    region = InputBox(c - 0.5, c + 0.5)
+    a = np.array([1.0, -1.0])
+    values = net.forward(region.sample(rng, 20000)) @ a
+    thr = values.min() - 0.2 * (values.max() - values.min())     # far from any sampled point
+    spec = Spec([(a[None], np.array([thr]))])
+    batches = []
+    warm = decide(net, region, spec, options=OPTIONS, on_progress=batches.append,
+                  should_stop=lambda: len(batches) >= 2)
+    assert warm.status == "interrupted" and warm.stats["bab"]["batches"] >= 2
+    res = decide(net, region, spec, time_limit=1.0, options=OPTIONS)
+    assert res.status == "time_limit" and res.x is None and "bab" in res.stats
+    assert np.isfinite(res.bound) and res.bound <= values.min() - thr
+
+
+def test_targeted_attack_finds_what_the_untargeted_one_misses():
+    """Disjunct A (``y_0 ≤ −0.1``) is nearer at every start but impossible; disjunct B
+    (``y_1 ≤ 0``) holds only near the all-ones corner. Untargeted descent on the minimum
+    follows A and stalls; aiming at B finds a counterexample, which the exact check accepts."""
+    from verify.engine.attack import Attack
+    from verify.engine.concretize import region_arrays
+    from verify.engine.model import x64
+
+    n = 20
+    W1 = np.zeros((2, n))
+    W1[0, 0] = 1.0
+    W1[1] = -10.0 / n
+    # y = relu(W1 x + b1) − 10: both ReLUs always active, y_0 = x_0, y_1 = 10 (0.97 − mean x)
+    net = Network((n,), [Affine(W1, np.array([10.0, 19.7]), (2,)), ReLU((2,)),
+                         Affine(np.eye(2), np.full(2, -10.0), (2,))], name="two-ways")
+    region = Box(np.full(n, 0.5))
+    spec = Spec([(np.array([[1.0, 0.0]]), np.array([-0.1])), (np.array([[0.0, 1.0]]), np.array([0.0]))])
+    checked = []
+
+    def check(x):
+        checked.append(x)
+        return contains(region, x) and spec.holds(net.forward(x[None])[0]) is not None
+
+    cnet = compile_network(net)
+    with x64():
+        atk = Attack(cnet.plan, "box", cnet.arrays, region_arrays(region), spec.disjuncts, 0.0,
+                     region, check, np.random.default_rng(0))
+        starts = np.vstack([region.center[None], atk.random_starts(31)])
+        assert atk.run(starts, np.full(32, -1), 100) is None
+        x = atk.campaign([1, 0], {}, 30.0, 100, 400)
+    assert x is not None and spec.holds(net.forward(x[None])[0]) == 1

@@ -1,4 +1,4 @@
-"""ONNX reader, exporter and onnxruntime reference (verify.onnx_io).
+"""ONNX reader, exporter and onnxruntime reference (verify.onnx).
 
 Every supported operator is checked on a small hand-built graph against onnxruntime; every
 bundled model is exported and checked against Keras and read back.
@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from verify.errors import InvalidInputError, ModelLoadError, UnsupportedLayerError, UnsupportedOperatorError
 from verify.models import bundled_models, export_model
 from verify.network import Affine, Binarize, MaxPool, Network, Quantize, ReLU, SignBlock
-from verify.onnx_io import OnnxReference, network_from_onnx, network_to_onnx, save_onnx
+from verify.onnx import OnnxReference, network_from_onnx, network_to_onnx, save_onnx
 
 BUNDLED = sorted(bundled_models())
 

@@ -17,7 +17,7 @@ from model_zoo import tiny_dense
 from verify import certify
 from verify.errors import InvalidInputError
 from verify.models import export_model, load_model
-from verify.onnx_io import OnnxReference, network_to_onnx
+from verify.onnx import OnnxReference, network_to_onnx
 from verify.tasks.vnnlib import certify_vnnlib
 from verify.vnnlib import (parse_vnnlib, parse_vnnlib_text, read_counterexample,
                            write_robustness_property)

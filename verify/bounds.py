@@ -62,6 +62,12 @@ class Bounds:
         return sum(int(np.sum((self.lower[i] < 0) & (self.upper[i] > 0)))
                    for i in self.relu_inputs(network))
 
+    def record(self, stage: str, network: Network, started: float, lp_solves: int = 0) -> None:
+        """Append the :class:`StageReport` of ``stage``, begun at ``started``
+        (``time.perf_counter()``): the ReLUs left unstable and the time it took."""
+        self.stages.append(StageReport(stage, self.unstable(network), network.num_relus,
+                                       time.perf_counter() - started, lp_solves))
+
     def tighten(self, i: int, lower: np.ndarray, upper: np.ndarray) -> None:
         self.lower[i] = np.maximum(self.lower[i], lower)
         self.upper[i] = np.minimum(self.upper[i], upper)
@@ -104,19 +110,16 @@ def compute_bounds(network: Network, region: Region, stages=STAGES,
     start = time.perf_counter()
     bounds = Bounds([region.lo.copy()], [region.hi.copy()])
     interval_pass(network, region, bounds, fresh=True)
-    bounds.stages.append(StageReport("interval", bounds.unstable(network), network.num_relus,
-                                     time.perf_counter() - start))
+    bounds.record("interval", network, start)
     if "symbolic" in stages or "lp" in stages:
         t = time.perf_counter()
         symbolic_pass(network, region, bounds)
-        bounds.stages.append(StageReport("symbolic", bounds.unstable(network), network.num_relus,
-                                         time.perf_counter() - t))
+        bounds.record("symbolic", network, t)
     if "lp" in stages and lp is not None:
         t = time.perf_counter()
         deadline = None if time_limit is None else start + time_limit
         solves = lp(network, region, bounds, deadline)
-        bounds.stages.append(StageReport("lp", bounds.unstable(network), network.num_relus,
-                                         time.perf_counter() - t, solves))
+        bounds.record("lp", network, t, solves)
     return bounds
 
 

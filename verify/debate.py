@@ -42,6 +42,7 @@ from typing import Any
 from .errors import InvalidInputError
 from .models import LoadedModel, load_model
 from .network import Affine, Network
+from .results import Result, json_value
 
 #: The debaters :func:`play` knows.
 DEBATERS = ("random", "greedy", "exact-final")
@@ -146,7 +147,7 @@ def judge_favourite_wrong(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 # -- the debate ----------------------------------------------------------------------------------------
 
 @dataclass
-class DebateResult:
+class DebateResult(Result):
     """One debate: who revealed which pixel, and whom the judge believed."""
 
     true_label: int
@@ -165,10 +166,10 @@ class DebateResult:
         return float(self.logits[self.true_label] - self.logits[self.liar_label])
 
     def to_dict(self) -> dict:
-        return {"true_label": self.true_label, "liar_label": self.liar_label,
-                "honest": self.honest, "liar": self.liar, "first": self.first,
-                "moves": [list(m) for m in self.moves], "logits": list(self.logits),
-                "honest_wins": self.honest_wins, "margin": self.margin, **self.stats}
+        return json_value({"true_label": self.true_label, "liar_label": self.liar_label,
+                           "honest": self.honest, "liar": self.liar, "first": self.first,
+                           "moves": [list(m) for m in self.moves], "logits": list(self.logits),
+                           "honest_wins": self.honest_wins, "margin": self.margin, **self.stats})
 
 
 def _check_debate(honest: str, liar: str, first: str, pixels: int, true_label: int,
@@ -264,7 +265,7 @@ WIN_MARGIN = 1e-6
 
 
 @dataclass
-class ExactAnswer:
+class ExactAnswer(Result):
     """A proven (or undecided) answer about one digit: ``verdict`` is ``"yes"``, ``"no"`` or
     ``"unknown"`` (time limit or a margin within round-off), with the witness that settled it."""
 
@@ -276,8 +277,9 @@ class ExactAnswer:
     stats: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"verdict": self.verdict, "label": self.label, "liar_pixels": self.liar_pixels,
-                "honest_pixels": self.honest_pixels, "time_s": round(self.time_s, 4), **self.stats}
+        return json_value({"verdict": self.verdict, "label": self.label,
+                           "liar_pixels": self.liar_pixels, "honest_pixels": self.honest_pixels,
+                           "time_s": round(self.time_s, 4), **self.stats})
 
 
 def all_sets(n: int, k: int) -> np.ndarray:

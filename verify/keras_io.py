@@ -174,7 +174,7 @@ def _conv2d(layer, shape, is_last):
                                       (pt, pl, pb, pr), "HWC")
     out = (Ho, Wo, F)
     conv = {"kernel": kernel.copy(), "strides": strides, "padding": ((pt, pb), (pl, pr)),
-            "input_shape": tuple(shape), "layout": "HWC"}      # for exporters (verify.onnx_io)
+            "input_shape": tuple(shape), "layout": "HWC"}      # for exporters (verify.onnx)
     ir: list[Layer] = [Affine(weight, np.tile(bias, Ho * Wo), out, layer.name, "conv2d", conv)]
     acts, final = _activation_layers(_activation_name(layer), out, layer.name, is_last)
     return ir + acts, out, final

@@ -42,7 +42,7 @@ class LoadedModel:
     """A trained model (Keras or ONNX) together with its network IR and what its classes mean.
 
     ``keras`` is the Keras model, or None for an ONNX model, whose ``onnx`` is then an
-    :class:`verify.onnx_io.OnnxReference` (an onnxruntime session). Either one is the
+    :class:`verify.onnx.OnnxReference` (an onnxruntime session). Either one is the
     *reference*: the model's own runtime, which re-checks every counterexample the toolkit
     reports.
     """
@@ -169,7 +169,7 @@ def load_model(spec: Any = None) -> LoadedModel:
     if isinstance(spec, (str, os.PathLike)):
         name, path, meta = resolve_model_path(spec)
         if is_onnx_path(path):
-            from .onnx_io import OnnxReference, network_from_onnx
+            from .onnx import OnnxReference, network_from_onnx
 
             network = network_from_onnx(path, name)
             classes = list(meta.get("classes") or range(network.num_classes))
@@ -193,10 +193,10 @@ def export_model(model: Any, path: str | os.PathLike, opset: int = 17) -> "onnx.
     """Export a loaded model (:class:`LoadedModel`, or anything :func:`load_model` accepts)
     as ONNX to ``path``: its network as read (not merged), named after the model in the ONNX
     ``doc_string`` and metadata. (It lives here, above both readers, so that
-    :mod:`verify.onnx_io` never imports this module.)"""
+    :mod:`verify.onnx` never imports this module.)"""
     from onnx import helper
 
-    from .onnx_io import network_to_onnx, save_onnx
+    from .onnx import network_to_onnx, save_onnx
 
     loaded = load_model(model)
     source = f"model '{loaded.name}'" + (f" ({loaded.path})" if loaded.path else "")

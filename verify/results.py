@@ -122,7 +122,7 @@ class AdversarialResult(Result):
             "time_s": round(float(self.time_s), 4), "margin": self.margin,
         }
         if self.adversarial is not None:
-            delta = self.perturbation.ravel()
+            delta = (self.adversarial - self.image).ravel()
             out["changed_pixels"] = np.flatnonzero(delta).tolist()
         out.update({k: _num(v) if not isinstance(v, (dict, list)) else v for k, v in self.stats.items()})
         return out

@@ -3,6 +3,10 @@
 * :class:`Status` says why a *solver* stopped (every backend maps its native statuses to it
   through its own status table, see :mod:`verify.backends.base`).
 * :class:`Outcome` says how a *task* ended (the ``status`` of a result's JSON).
+* :class:`ExplanationStatus` is the ``status`` of an explanation
+  (:func:`verify.explain`): it says how far the explanation is proven, not whether an
+  example exists, so it has words of its own (``minimal``, ``unproven``; ``minimum`` for the
+  smallest-explanation search); time limits and interruptions use the :class:`Outcome` words.
 
 Both are :class:`enum.StrEnum`: a member *is* its string (``Status.OPTIMAL == "optimal"``,
 ``json.dumps(Outcome.VERIFIED) == '"verified"'``), so results and their JSON read as before.
@@ -44,6 +48,16 @@ class Outcome(StrEnum):
     #: best example found and the proven bound (certify: undecided)
     INTERRUPTED = "interrupted"
     ERROR = "error"              # the solver failed (or answered something meaningless here)
+
+
+class ExplanationStatus(StrEnum):
+    """How far an explanation (:func:`verify.explain`) is proven."""
+
+    MINIMAL = "minimal"          # subset-minimal: every kept pixel has a confirmed witness
+    UNPROVEN = "unproven"        # sound, but some kept pixel has no confirmed witness
+    TIME_LIMIT = "time_limit"    # stopped by the time limit (still sound)
+    INTERRUPTED = "interrupted"  # stopped on request (Ctrl-C, SIGTERM; still sound)
+    MINIMUM = "minimum"          # ``minimum=True``: proven a smallest sound explanation
 
 
 #: The task outcome a solver status gives when the task takes the solver's word for it.

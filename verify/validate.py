@@ -3,7 +3,7 @@
 Every public entry point (``min_adversarial``, ``certify``, ``explain``, ``attack``,
 ``compare``, ``certify_vnnlib``, ...) checks its numeric arguments here before any work
 starts, and the command line applies the same rules while it parses its flags
-(:mod:`verify.cli_args`). A value that breaks its rule is an
+(:mod:`verify.cli.args`). A value that breaks its rule is an
 :class:`~verify.errors.InvalidInputError` that names the parameter, the rule and the value,
 e.g. ``margin must be a finite number ≥ 0, not -1``.
 

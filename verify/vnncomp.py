@@ -24,7 +24,8 @@ from . import interrupts
 from .bench import append_durably, complete_lines
 from .errors import InvalidInputError, VerifyError
 
-COLUMNS = ("onnx", "vnnlib", "timeout", "verdict", "method", "time_s", "counterexample", "error")
+COLUMNS = ("onnx", "vnnlib", "timeout", "verdict", "method", "time_s", "counterexample", "error",
+           "stage")
 
 
 @dataclass
@@ -73,8 +74,15 @@ def read_results(path: str | os.PathLike) -> list[dict]:
 
 def _append(path: Path, row: dict) -> None:
     new = not path.is_file() or path.stat().st_size == 0
+    columns = COLUMNS
+    if not new:
+        # a file from an earlier version keeps its columns (e.g. no ``stage``)
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), None)
+        if header and set(header) <= set(COLUMNS):
+            columns = tuple(header)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     if new:
         writer.writeheader()
     writer.writerow(row)
@@ -88,8 +96,13 @@ def _append(path: Path, row: dict) -> None:
 def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None = None,
                 backend: str | None = None, threads: int | None = None,
                 timeout_cap: float | None = None,
-                progress: Callable[[Instance, dict], None] | None = None) -> list[dict]:
+                progress: Callable[[Instance, dict], None] | None = None,
+                engine: str | None = None) -> list[dict]:
     """Decide every instance of a benchmark folder; returns all result rows (old and new).
+
+    ``engine`` (``auto``, default; ``bab``; ``mip``) is passed to
+    :func:`~verify.tasks.vnnlib.certify_vnnlib`; the ``stage`` column says which stage
+    settled each instance.
 
     ``results`` defaults to ``DIRECTORY/results.csv``; ``timeout_cap`` lowers every instance's
     timeout to at most that many seconds. An instance that cannot be run (a missing file, an
@@ -101,6 +114,8 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
     from .vnnlib import parse_vnnlib
 
     check(threads=threads, timeout_cap=timeout_cap)
+    from .tasks.engine_stage import check_engine
+    engine = check_engine(engine)
     directory = Path(directory)
     instances = read_instances(directory)
     results = Path(results) if results is not None else directory / "results.csv"
@@ -116,7 +131,7 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
             break           # Ctrl-C / SIGTERM: the finished instances are kept, a rerun resumes
         limit = min(inst.timeout, timeout_cap) if timeout_cap else inst.timeout
         row = {"onnx": inst.onnx, "vnnlib": inst.vnnlib, "timeout": f"{limit:g}", "verdict": "error",
-               "method": "", "time_s": "", "counterexample": "", "error": ""}
+               "method": "", "time_s": "", "counterexample": "", "error": "", "stage": ""}
         t0 = time.perf_counter()
         try:
             if inst.onnx not in models:
@@ -124,10 +139,11 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
             model = models[inst.onnx]
             net = model.network
             prop = parse_vnnlib(directory / inst.vnnlib, net.num_inputs, net.num_outputs)
-            r = certify_vnnlib(model, prop, backend=backend, time_limit=limit, threads=threads)
+            r = certify_vnnlib(model, prop, backend=backend, time_limit=limit, threads=threads,
+                               engine=engine)
             if r.interrupted:
                 break       # stopped by the user, not a timeout: not recorded, a rerun runs it
-            row.update(verdict=r.verdict, method=r.method, time_s=f"{r.time_s:.4f}")
+            row.update(verdict=r.verdict, method=r.method, stage=r.stage, time_s=f"{r.time_s:.4f}")
             if r.verdict == "sat":
                 cex_dir.mkdir(parents=True, exist_ok=True)
                 stem = Path(inst.vnnlib).name.removesuffix(".gz").removesuffix(".vnnlib")
@@ -144,13 +160,19 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
 
 
 def summary(rows: list[dict]) -> dict:
-    """Counts per verdict, and the median and maximum time of the decided instances."""
+    """Counts per verdict, the median and maximum time of the decided instances, and how many
+    each stage decided (``stages``; rows from before the ``stage`` column count under their
+    ``method``)."""
     import statistics
 
     counts: dict[str, int] = {}
+    stages: dict[str, int] = {}
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        if r["verdict"] in ("sat", "unsat"):
+            stage = r.get("stage") or r.get("method") or ""
+            stages[stage] = stages.get(stage, 0) + 1
     times = [float(r["time_s"]) for r in rows if r["verdict"] in ("sat", "unsat")]
     return {"instances": len(rows), **counts,
             "median_decided_s": statistics.median(times) if times else None,
-            "max_decided_s": max(times) if times else None}
+            "max_decided_s": max(times) if times else None, "stages": stages}

@@ -1,5 +1,5 @@
 """Sliding 2-D windows (convolutions and pooling) as index arrays and sparse matrices, for
-every model reader (:mod:`verify.keras_io`, :mod:`verify.onnx_io`).
+every model reader (:mod:`verify.keras_io`, :mod:`verify.onnx`).
 
 A value of shape (C, H, W) is flat in ``layout`` order: ``"CHW"`` (ONNX) or ``"HWC"`` (Keras).
 Padding is explicit, ``(top, left, bottom, right)``; :func:`same_pads` gives the padding of

@@ -1,5 +1,6 @@
 """Solver backends, by name: ``highs`` (default), ``scip``, ``cplex``, ``pyomo:<solver>``,
-and ``sat:<solver>[+<encoding>]`` for BNN formulas (python-sat).
+``sat:<solver>[+<encoding>]`` for BNN formulas (python-sat), and ``cpsat`` for BNN formulas
+(OR-Tools CP-SAT).
 
 >>> from verify.backends import get_backend
 >>> get_backend("highs").solve(problem)
@@ -13,16 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import BackendUnavailableError
-from .base import Backend, Raw, SolveOptions, SolveResult, Status
+from ..errors import BackendUnavailableError, InvalidInputError
+from .base import Backend, LpSession, Raw, SolveOptions, SolveResult, Status, set_alternatives
 from .cplex import CplexBackend
+from .cpsat import CpSatBackend
 from .highs import HighsBackend
 from .pyomo import PyomoBackend
-from .sat import NATIVE, SatBackend
+from .sat import DEFAULT_SAT, NATIVE, SatBackend
 from .scip import ScipBackend
 
-__all__ = ["DEFAULT_BACKEND", "REGISTRY", "Backend", "Raw", "Registered", "SolveOptions",
-           "SolveResult", "Status", "availability", "backends_for", "get_backend",
+__all__ = ["DEFAULT_BACKEND", "REGISTRY", "Backend", "LpSession", "Raw", "Registered", "SolveOptions",
+           "SolveResult", "Status", "availability", "backends_for", "check_cnf_backend", "get_backend",
            "list_backends"]
 
 DEFAULT_BACKEND = "highs"
@@ -65,6 +67,7 @@ REGISTRY: tuple[Registered, ...] = (
     Registered("sat:", SatBackend,
                tuple(f"sat:{s}" for s in NATIVE) + ("sat:glucose4+totalizer",),
                example="sat:<solver> (BNNs, e.g. sat:minicard)"),
+    Registered("cpsat", CpSatBackend, ("cpsat",)),
 )
 #: Solvers listed by ``verify backends`` under Pyomo (any other Pyomo solver name works too).
 PYOMO_LISTED = tuple(n.split(":", 1)[1] for n in REGISTRY[3].listed)
@@ -99,7 +102,26 @@ def list_backends() -> list[Backend]:
     return [row.make(n) for row in REGISTRY for n in row.listed]
 
 
+def check_cnf_backend(name: str, threads: int | None = None) -> SatBackend | CpSatBackend:
+    """The installed backend called ``name`` for the cnf encoding of BNNs: a SAT backend
+    (``sat:...``) or ``cpsat`` (with ``threads`` workers); a clear error otherwise (an
+    unknown name: the registry's error, which lists the names)."""
+    backend = get_backend(name)
+    if not isinstance(backend, (SatBackend, CpSatBackend)):
+        raise InvalidInputError(f"the cnf encoding needs a SAT backend (e.g. {DEFAULT_SAT}) "
+                                f"or cpsat, not {name!r}")
+    if not backend.available():
+        raise BackendUnavailableError(
+            f"backend {backend.name!r} is not installed ({backend.install_hint})")
+    if isinstance(backend, CpSatBackend):
+        backend.threads = threads
+    return backend
+
+
 def backends_for(kind: str) -> list[Backend]:
     """Installed backends (with plain names) that can solve a problem of ``kind``."""
     return [b for b in (row.make(row.name) for row in REGISTRY if not row.family)
             if kind in b.capabilities and b.available()]
+
+
+set_alternatives(lambda kind: [b.name for b in backends_for(kind)])

@@ -18,7 +18,7 @@ import dataclasses
 import importlib.util
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -29,7 +29,32 @@ from ..errors import BackendUnavailableError
 from ..problem import Problem
 from ..status import Status
 
-__all__ = ["Backend", "Raw", "SolveOptions", "SolveResult", "Status"]
+__all__ = ["Backend", "LpSession", "Raw", "SolveOptions", "SolveResult", "Status"]
+
+
+class LpSession(ABC):
+    """One LP kept loaded in the solver and re-optimised with changing objectives: the LP
+    bound stage minimises and maximises many single columns over the same LP, each solve
+    warm-started from the last basis (:meth:`Backend.lp_session`)."""
+
+    @abstractmethod
+    def optimum(self, col: int, sign: float, time_limit: float | None = None) -> float | None:
+        """min ``sign · x[col]`` over the LP, or None when it did not solve to optimality
+        (within ``time_limit`` seconds, if given)."""
+
+    def close(self) -> None:
+        """Free the solver's memory (default: nothing to do)."""
+
+
+#: Names of installed backends that can solve a problem kind (set by the registry,
+#: :mod:`verify.backends`, which sits above this module: used only for error hints).
+_alternatives: Callable[[str], list[str]] = lambda kind: []
+
+
+def set_alternatives(lookup: Callable[[str], list[str]]) -> None:
+    """Let capability errors name the installed backends that can solve a kind."""
+    global _alternatives
+    _alternatives = lookup
 
 
 @dataclass
@@ -122,8 +147,7 @@ class Backend(ABC):
             raise BackendUnavailableError(
                 f"backend {self.name!r} is not installed ({self.install_hint})")
         if kind not in self.capabilities:
-            from . import backends_for
-            others = [b.name for b in backends_for(kind)]
+            others = _alternatives(kind)
             hint = f"use --backend {others[0]}" if others else "install pyscipopt (pip install verify[scip])"
             raise BackendUnavailableError(
                 f"backend {self.name!r} cannot solve {kind.upper()} problems "
@@ -166,6 +190,13 @@ class Backend(ABC):
 
     def release(self, model: Any) -> None:
         """Free the solver's memory for ``model`` (default: nothing to do)."""
+
+    def lp_session(self, problem: Problem) -> LpSession:
+        """``problem``'s feasible region (objective and integrality dropped) loaded as an
+        :class:`LpSession` for repeated warm-started single-column optimisations. Backends that cannot keep an LP loaded
+        raise :class:`BackendUnavailableError` (the default)."""
+        raise BackendUnavailableError(
+            f"backend {self.name!r} offers no warm-started LP session (use highs)")
 
     # ------------------------------------------------------------------ the shared rules
 

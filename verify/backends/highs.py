@@ -11,13 +11,14 @@ other code (LP-based bound tightening, ...) can re-solve it with changed costs o
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 
 from ..errors import SolveError
 from ..problem import Problem
 from ..problem_io import upper_triangle
-from .base import Backend, Raw, SolveOptions, Status
+from .base import Backend, LpSession, Raw, SolveOptions, Status
 
 #: Thread count the HiGHS global scheduler was last (re)started with by this module.
 _scheduler_threads: int | None = None
@@ -164,6 +165,9 @@ class HighsBackend(Backend):
     def cancel(self, model) -> None:
         model.cancelSolve()
 
+    def lp_session(self, problem: Problem) -> LpSession:
+        return HighsLpSession(problem)
+
     def extract(self, model, ran, problem: Problem, options: SolveOptions) -> Raw:
         import highspy
 
@@ -190,6 +194,48 @@ class HighsBackend(Backend):
             else:
                 raw.native = highspy.HighsModelStatus.kInfeasible
         return raw
+
+
+#: Dual simplex iterations allowed per LP optimum, per row and column of the LP.
+LP_ITERATIONS_PER_SIZE = 4
+
+
+class HighsLpSession(LpSession):
+    """A HiGHS LP re-solved per column with the previous basis as the start (the problem's
+    own objective and integrality are dropped: only its feasible region counts).
+
+    Warm starts usually take a few dozen dual simplex iterations, but on some LPs with tiny
+    coefficients they stall for hundreds of thousands (measured: 232,220 iterations and 50 s,
+    against 1,097 iterations and 0.1 s from scratch). So iterations are capped at
+    :data:`LP_ITERATIONS_PER_SIZE` times the LP's size, and a stalled solve is restarted once
+    from scratch."""
+
+    def __init__(self, problem: Problem):
+        import dataclasses
+
+        lp = dataclasses.replace(problem, integrality=np.zeros(problem.num_cols, dtype=bool),
+                                 c=np.zeros(problem.num_cols), P=None, offset=0.0)
+        self._h = highs_from_problem(lp)
+        self._h.setOptionValue("simplex_iteration_limit",
+                               LP_ITERATIONS_PER_SIZE * (problem.num_rows + problem.num_cols))
+
+    def optimum(self, col: int, sign: float, time_limit: float | None = None) -> float | None:
+        import highspy
+
+        h = self._h
+        start = time.perf_counter()
+        h.setOptionValue("time_limit", float("inf") if time_limit is None else max(time_limit, 0.0))
+        h.changeColCost(col, sign)
+        h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+            h.clearSolver()
+            if time_limit is not None:
+                h.setOptionValue("time_limit", max(time_limit - (time.perf_counter() - start), 0.0))
+            h.run()
+        ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        value = h.getInfo().objective_function_value if ok else None
+        h.changeColCost(col, 0.0)
+        return value
 
 
 @functools.cache

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import interrupts
 from ..cnf import AtLeast, CnfFormula, CnfSource, as_cnf
-from ..errors import BackendUnavailableError, InvalidInputError, ProblemTooLargeError
+from ..errors import BackendUnavailableError, ProblemTooLargeError
 from ..problem import Problem
 from .base import Backend, Raw, SolveOptions, SolveResult, Status
 
@@ -282,17 +282,3 @@ class SatSession:
 
     def close(self) -> None:
         self.solver.delete()
-
-
-def check_sat_backend(name: str) -> SatBackend:
-    """The SAT backend called ``name`` (looked up in the registry); a clear error if it is
-    not one (an unknown name: the registry's error, which lists the names)."""
-    from . import get_backend
-
-    backend = get_backend(name)
-    if not isinstance(backend, SatBackend):
-        raise InvalidInputError(f"the cnf encoding needs a SAT backend (e.g. {DEFAULT_SAT}), "
-                                f"not {name!r}")
-    if not backend.available():
-        raise BackendUnavailableError(f"backend {backend.name!r} is not installed ({backend.install_hint})")
-    return backend

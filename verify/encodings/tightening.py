@@ -4,8 +4,8 @@ The interval and symbolic stages (:mod:`verify.bounds`) need only the network an
 region. The LP stage minimises and maximises each unstable ReLU's input over the LP
 relaxation of the MIP encoding (:func:`~verify.encodings.relu.encode_network` with
 integrality dropped), so it sits here, above the encoding, and takes its LP solver from the
-backend layer (HiGHS, :func:`verify.backends.highs.highs_from_problem`, warm-started between
-the LPs of one layer). :func:`compute_bounds` is :func:`verify.bounds.compute_bounds` with
+backend layer through the common contract (:meth:`verify.backends.Backend.lp_session`: one
+LP per layer, warm-started between its columns; HiGHS by default). :func:`compute_bounds` is :func:`verify.bounds.compute_bounds` with
 this stage passed in; use it wherever the ``lp`` stage may be asked for.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from ..backends import get_backend
 from ..bounds import STAGES, Bounds, interval_pass, symbolic_pass
 from ..bounds import compute_bounds as _relaxation_bounds
 from ..interrupts import stop_requested
@@ -34,16 +35,13 @@ def compute_bounds(network: Network, region: Region, stages=STAGES,
     return _relaxation_bounds(network, region, stages, time_limit, lp=lp_pass)
 
 
-#: Dual simplex iterations allowed per LP bound, per row and column of the LP (see _lp_optimum).
-LP_ITERATIONS_PER_SIZE = 4
+#: The backend whose LP sessions the LP stage uses.
+LP_BACKEND = "highs"
 
 
 def lp_pass(network: Network, region: Region, bounds: Bounds, deadline: float | None = None) -> int:
     """LP-tighten the input of every unstable ReLU, layer by layer. Returns the LP count."""
-    import highspy
-
-    from ..backends.highs import highs_from_problem
-
+    backend = get_backend(LP_BACKEND)
     solves = 0
     for k, layer in enumerate(network.layers):
         if not isinstance(layer, ReLU):
@@ -56,11 +54,7 @@ def lp_pass(network: Network, region: Region, bounds: Bounds, deadline: float | 
             continue
         builder = ProblemBuilder("lp-bounds")
         enc = encode_network(builder, network, region, bounds, upto=k)
-        problem = builder.build()
-        problem.integrality[:] = False
-        h = highs_from_problem(problem)
-        h.setOptionValue("simplex_iteration_limit",
-                         LP_ITERATIONS_PER_SIZE * (problem.num_rows + problem.num_cols))
+        lp = backend.lp_session(builder.build())
         cols = enc.values[k].cols
         for i in todo:
             if (deadline is not None and time.perf_counter() > deadline) or stop_requested():
@@ -68,13 +62,13 @@ def lp_pass(network: Network, region: Region, bounds: Bounds, deadline: float | 
             col = int(cols[i])
             if col < 0:
                 continue
-            new_lo = _lp_optimum(h, highspy, col, 1.0)
+            new_lo = lp.optimum(col, 1.0, _left(deadline))
             solves += 1
             if new_lo is not None:
                 bounds.lower[k][i] = max(bounds.lower[k][i], new_lo - LP_SAFETY * (1 + abs(new_lo)))
             if bounds.lower[k][i] >= 0:
                 continue
-            new_hi = _lp_optimum(h, highspy, col, -1.0)
+            new_hi = lp.optimum(col, -1.0, _left(deadline))
             solves += 1
             if new_hi is not None:
                 bounds.upper[k][i] = min(bounds.upper[k][i], -new_hi + LP_SAFETY * (1 + abs(new_hi)))
@@ -86,20 +80,6 @@ def lp_pass(network: Network, region: Region, bounds: Bounds, deadline: float | 
     return solves
 
 
-def _lp_optimum(h, highspy, col: int, sign: float) -> float | None:
-    """min sign·x[col] over the LP in ``h`` (None if the LP did not solve to optimality).
-
-    Each solve starts from the previous basis, which is usually a few dozen dual simplex
-    iterations; but on some LPs with tiny coefficients the warm start stalls for hundreds of
-    thousands of iterations (measured: 232,220 iterations and 50 s, against 1,097 iterations
-    and 0.1 s from scratch). So the iterations are capped (:data:`LP_ITERATIONS_PER_SIZE`
-    times the LP's size) and a stalled solve is restarted once from scratch."""
-    h.changeColCost(col, sign)
-    h.run()
-    if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
-        h.clearSolver()
-        h.run()
-    ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    value = h.getInfo().objective_function_value if ok else None
-    h.changeColCost(col, 0.0)
-    return value
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (None: no limit), so that one LP cannot overrun it."""
+    return None if deadline is None else max(0.0, deadline - time.perf_counter())

@@ -98,7 +98,7 @@ class BranchAndBound:
         self.B = 2 * max(1, options.batch_size // 2)
         self.check_point = check_point        # x -> bool (a validated counterexample)
         self.screen = screen                  # points (P, n) -> bool mask worth checking (batched)
-        self.attack = attack                  # starts (S, n) -> validated counterexample or None
+        self.attack = attack                  # (starts (S, n), disjuncts (S,)) -> validated point or None
         self.deadline, self.should_stop = deadline, should_stop
         self.on_progress = on_progress
         self.offsets = self.plan.relu_offsets
@@ -398,11 +398,16 @@ class BranchAndBound:
             if out is not None:
                 return out
         half = self.B // 2
+        batch_s = 0.0                # seconds of the latest batch (its attack included)
         while heap or stack:
             self.stats["max_queue"] = max(self.stats["max_queue"], len(heap) + len(stack))
             why = self._stop()
+            if why is None and self.deadline is not None and (
+                    time.perf_counter() + 0.5 * batch_s > self.deadline):
+                why = "time_limit"   # the next batch would end well past the deadline
             if why:
                 return BabOutcome(why, lowest())
+            t_batch = time.perf_counter()
             parents = []
             if stack:
                 self.stats["depth_first_batches"] += 1
@@ -429,11 +434,13 @@ class BranchAndBound:
             if (open_ and self.attack is not None and opt.attack_every
                     and self.stats["batches"] % opt.attack_every == 0):
                 worst = sorted(open_, key=lambda d: d.value)[: opt.attack_starts]
-                x = self.attack(np.stack([d.point for d in worst]))
+                x = self.attack(np.stack([d.point for d in worst]),
+                                np.array([d.disjunct for d in worst]))
                 if x is not None:
                     return BabOutcome("counterexample", lowest(), x)
             for d in open_:
                 d.point = None          # only the current batch's points are attacked from
+            batch_s = time.perf_counter() - t_batch
             if self.on_progress is not None:
                 self.on_progress({"open": len(heap) + len(stack), "bound": lowest(), **self.stats})
         if self.unknown_leaves:

@@ -440,9 +440,13 @@ def _rows_bounds(cnet: CompiledNetwork, rkind: str, reg: tuple, bnds: RootBounds
     return lower, upper
 
 
+class Aborted(Exception):
+    """Raised by :func:`root_bounds` when its ``abort`` callable asks it to stop."""
+
+
 def root_bounds(cnet: CompiledNetwork, region: Region, steps: int = 0, lr: float = 0.1,
                 deadline=None, all_neurons: bool = False, output: bool = True,
-                prior=None) -> RootBounds:
+                prior=None, abort=None) -> RootBounds:
     """Sound bounds of every value of the compiled network over the region: interval
     arithmetic intersected with back-substitution (α optimised for ``steps`` steps) wherever
     a ReLU or max-pool consumes the values, and for the logits. ReLU inputs that interval
@@ -450,7 +454,8 @@ def root_bounds(cnet: CompiledNetwork, region: Region, steps: int = 0, lr: float
     logits keep their interval bounds unless ``output``. ``prior`` (anything with ``lower`` /
     ``upper`` lists indexed like the values, e.g. LP-refined :class:`verify.bounds.Bounds` of
     the same network) is trusted as sound and intersected layer by layer, so that later layers
-    profit from it."""
+    profit from it. ``deadline()`` true: no more α steps; ``abort()`` (optional, polled before
+    each layer's back-substitution) true: :class:`Aborted` is raised."""
     plan, arrays, net = cnet.plan, cnet.arrays, cnet.network
     rkind = region_kind(region)
     with x64():
@@ -481,6 +486,8 @@ def root_bounds(cnet: CompiledNetwork, region: Region, steps: int = 0, lr: float
                 idx = np.flatnonzero((lo < 0) & (hi > 0))
             if idx.size == 0:
                 continue
+            if abort is not None and abort():
+                raise Aborted()
             use_steps = steps if consumer == "relu" and (deadline is None or not deadline()) else 0
             l2, u2 = _rows_bounds(cnet, rkind, reg, bnds, k, idx, use_steps, lr)
             bnds.lower[k][idx] = np.maximum(lo[idx], l2)

@@ -2,16 +2,27 @@
 
 Stages, cheapest first; the result says which one settled the question:
 
-1. ``attack`` — PGD (:mod:`verify.engine.attack`) from the region's centre and random points
-   of the region, on the spec's violation; a point is a counterexample only when the float64
-   IR (:meth:`verify.network.Network.forward`) puts it in some disjunct with the margin and it
+1. ``attack`` — untargeted APGD (:class:`verify.engine.attack.Attack`) from the region's
+   centre and random points, on the spec's violation (the minimum over the disjuncts); a
+   point is a counterexample only when the float64 IR
+   (:meth:`verify.network.Network.forward`) puts it in some disjunct with the margin and it
    lies in the region (checked exactly), and when the caller's ``confirm`` (e.g. the model's
    own runtime in float32) accepts it;
 2. ``crown`` — intermediate bounds (:func:`verify.engine.crown.root_bounds`), then one
    back-substitution of every spec row with CROWN's slopes;
 3. ``alpha-crown`` — the same with the slopes optimised per row (Adam);
-4. ``bab`` — for each disjunct still open (hardest first), branch and bound over ReLU phases
-   (:mod:`verify.engine.bab`).
+3b. ``attack`` again — targeted APGD on each disjunct still open, lowest bound first, from the
+   centre, the points where its bound is lowest and random points (corners included), for at
+   most ``attack_share`` of the time limit (``attack_time`` seconds without one), ending early
+   when the search stops improving;
+4. ``bab`` — every open disjunct together, branch and bound over ReLU phases
+   (:mod:`verify.engine.bab`), with targeted APGD from the worst subdomains every
+   ``attack_every`` batches.
+
+The time limit is checked between stages, between attack batches, before each layer of the
+intermediate bounds and before each branch-and-bound batch (a batch that would end well past
+the limit is not started), so a run ends close to its limit; only a JIT compilation of a new
+network shape (first call per network, a few seconds) can run over.
 
 A proof holds for the float64 IR with the round-off allowance of
 :data:`verify.engine.crown.SAFETY`; counterexamples are returned in float64 for the caller to
@@ -23,16 +34,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..bounds import Bounds
 from ..network import Network
 from ..regions import Region
-from .attack import greedy_pixels, pgd, spec_rows
+from ..results import Result, json_value
+from .attack import Attack, greedy_pixels
 from .bab import BranchAndBound
 from .concretize import contains, region_arrays, region_kind
-from .crown import root_bounds
+from .crown import Aborted, root_bounds
 from .model import compile_network, x64
 from .spec import Spec
 
@@ -44,9 +56,15 @@ VERIFIED, COUNTEREXAMPLE, UNKNOWN, TIME_LIMIT, INTERRUPTED = (
 class EngineOptions:
     """Tuning knobs of :func:`decide` (defaults suit MNIST-sized MLPs on a CPU)."""
 
-    attack_restarts: int = 16        # PGD starts at the root (the centre + random points)
-    attack_steps: int = 60
-    attack_every: int = 4            # PGD from the worst subdomains every this many batches (0: never)
+    attack_restarts: int = 32        # untargeted APGD starts at the root (centre + random)
+    attack_steps: int = 100          # steps of the root's untargeted APGD and of BaB's attacks
+    attack_share: float = 0.15       # share of the time limit for the targeted root attack
+    attack_time: float = 5.0         # ... its seconds without a time limit (and at most)
+    attack_max_steps: int = 400      # steps of the targeted attack grow up to this
+    attack_rounds: int = 12          # batches of the targeted attack at most
+    attack_batch: int = 32           # APGD starts per compiled batch
+    attack_float32: bool = True      # search in float32 (candidates are checked in float64)
+    attack_every: int = 4            # APGD from the worst subdomains every this many batches (0: never)
     attack_starts: int = 8           # ... from this many of them
     intermediate_steps: int = 0      # α steps for intermediate bounds at the root (0: plain CROWN)
     root_steps: int = 60             # α steps for the spec rows at the root
@@ -64,7 +82,7 @@ class EngineOptions:
 
 
 @dataclass
-class EngineResult:
+class EngineResult(Result):
     """The engine's answer.
 
     ``status``: ``verified`` (no point of the region is unsafe), ``counterexample`` (``x``,
@@ -73,6 +91,11 @@ class EngineResult:
     stage that settled it (``attack``, ``crown``, ``alpha-crown``, ``bab``). ``bound`` is the
     proven lower bound of ``min_k max_i (lb_{k,i} − b_{k,i} + margin)`` net of the round-off
     allowance (> 0 when verified; for undecided answers the best bound reached).
+
+    ``bounds`` (once computed): sound bounds of every value of ``network.merged_affine()``
+    over the region (:class:`verify.bounds.Bounds`, ``lower[j]`` / ``upper[j]`` the input of
+    layer ``j``, widened by the round-off allowance) — e.g. big-M values for a MIP that takes
+    over an undecided question.
     """
 
     status: str
@@ -83,6 +106,7 @@ class EngineResult:
     disjunct: int | None = None
     subdomains: int = 0
     stats: dict = field(default_factory=dict)
+    bounds: Bounds | None = field(default=None, repr=False)
 
     @property
     def verified(self) -> bool:
@@ -92,10 +116,12 @@ class EngineResult:
     def counterexample(self) -> np.ndarray | None:
         return self.x
 
-    def as_dict(self) -> dict:
-        return {"status": self.status, "stage": self.stage, "bound": float(self.bound),
-                "disjunct": self.disjunct, "subdomains": self.subdomains,
-                "x": None if self.x is None else self.x.tolist(), "stats": self.stats}
+    def to_dict(self) -> dict:
+        """The JSON form (through :func:`verify.results.json_value`: an infinite bound is
+        ``null``); the bounds are left out."""
+        return json_value({"status": self.status, "stage": self.stage, "bound": self.bound,
+                           "disjunct": self.disjunct, "subdomains": self.subdomains,
+                           "x": self.x, "stats": self.stats})
 
 
 def decide(network: Network, region: Region, spec: Spec, time_limit: float | None = None,
@@ -129,9 +155,12 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
     def elapsed() -> float:
         return round(time.perf_counter() - t0, 4)
 
+    computed: list = []           # the intermediate bounds, once computed (as Bounds)
+
     def finish(status, stage, bound, x=None, y=None, k=None, subdomains=0) -> EngineResult:
         stats["time_s"] = elapsed()
-        return EngineResult(status, stage, float(bound), x, y, k, subdomains, stats)
+        return EngineResult(status, stage, float(bound), x, y, k, subdomains, stats,
+                            computed[0] if computed else None)
 
     def check_point(x: np.ndarray) -> bool:
         x = np.asarray(x, dtype=np.float64).ravel()
@@ -166,7 +195,6 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
     plan = cnet.plan
     rkind = region_kind(region)
     disjuncts = [(A, b) for A, b in spec.disjuncts]
-    G, thr, D = spec_rows(disjuncts, margin, pad=True)
     m = max(A.shape[0] for A, _ in disjuncts)
     Cs = np.zeros((len(disjuncts), m, network.num_outputs))
     thrs = np.full((len(disjuncts), m), np.inf)
@@ -175,35 +203,23 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
         thrs[k, :A.shape[0]] = b - margin
     with x64():
         reg = region_arrays(region)
-        jG, jthr, jD = jnp.asarray(G), jnp.asarray(thr), jnp.asarray(D)
+        atk = Attack(plan, rkind, cnet.arrays, reg, disjuncts, margin, region, check_point, rng,
+                     opt.attack_batch, opt.attack_float32)
 
-        S = max(1, opt.attack_restarts)
+        def halt() -> bool:
+            return stopped() is not None
 
-        def run_attack(starts: np.ndarray, steps: int) -> np.ndarray | None:
-            # batches of S starts (the last one padded): one compiled shape
-            for s in range(0, len(starts), S):
-                part = starts[s:s + S]
-                part = np.vstack([part, np.repeat(part[:1], S - len(part), axis=0)])
-                best_x, best_v = pgd(plan, rkind, cnet.arrays, reg, jG, jthr, jD,
-                                     jnp.asarray(part), steps)
-                best_x, best_v = np.asarray(best_x), np.asarray(best_v)
-                for i in np.argsort(best_v):
-                    if best_v[i] > 1e-9:
-                        break
-                    if check_point(best_x[i]):
-                        return best_x[i]
-            return None
-
-        # 1. attack
+        # 1. attack: untargeted APGD from the centre and random points (cheap)
         t = time.perf_counter()
-        starts = np.vstack([region.center[None], region.sample(rng, max(0, opt.attack_restarts - 1))])
+        starts = np.vstack([region.center[None], atk.random_starts(max(0, opt.attack_restarts - 1))])
         if rkind == "l0" and opt.attack_restarts > 0:
             # PGD is weak for pixel budgets: an exact greedy search first, then PGD from it
             g = greedy_pixels(net, region, lambda y: spec.violation(y, margin))
             if check_point(g):
                 return hit(g, "attack")
             starts = np.vstack([g[None], starts[:-1]])
-        x = run_attack(starts, opt.attack_steps) if opt.attack_restarts > 0 else None
+        x = (atk.run(starts, np.full(len(starts), -1), opt.attack_steps, halt)
+             if opt.attack_restarts > 0 else None)
         stats["attack_s"] = round(time.perf_counter() - t, 4)
         if x is not None:
             return hit(x, "attack")
@@ -213,16 +229,32 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
 
         # 2. intermediate bounds, then CROWN on every disjunct
         t = time.perf_counter()
-        rb = root_bounds(cnet, region, steps=opt.intermediate_steps, output=False,
-                         deadline=lambda: stopped() is not None, prior=initial_bounds)
+        try:
+            rb = root_bounds(cnet, region, steps=opt.intermediate_steps, output=False,
+                             deadline=halt, prior=initial_bounds, abort=halt)
+        except Aborted:
+            stats["intermediate_s"] = round(time.perf_counter() - t, 4)
+            return finish(stopped() or TIME_LIMIT, "", -np.inf)
+        computed.append(Bounds([np.asarray(v, dtype=np.float64) for v in rb.lower],
+                               [np.asarray(v, dtype=np.float64) for v in rb.upper]))
         relu_l, relu_u = rb.relu_bounds(plan)
         stats["relus"] = plan.num_relus
         stats["unstable_relus"] = int(np.sum((relu_l < 0) & (relu_u > 0)))
         stats["intermediate_s"] = round(time.perf_counter() - t, 4)
+        why = stopped()
+        if why:
+            return finish(why, "", -np.inf)
 
-        def attack_from(points: np.ndarray) -> np.ndarray | None:
-            extra = region.sample(rng, max(1, opt.attack_starts // 2))
-            return run_attack(np.vstack([points, extra]), max(1, opt.attack_steps // 2))
+        def attack_from(points: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
+            """One batch of targeted APGD: from the points (of subdomains of the disjuncts
+            ``targets``), the rest of the batch from random points aimed at the same ones."""
+            points, targets = points[: atk.S], np.asarray(targets)[: atk.S]
+            extra = atk.S - len(points)
+            starts = np.vstack([points, atk.random_starts(extra)]) if extra else points
+            aims = np.concatenate([targets, targets[np.arange(extra) % len(targets)]])
+            if opt.attack_restarts <= 0:
+                return None
+            return atk.run(starts, aims, opt.attack_steps, halt)
 
         def screen(points: np.ndarray) -> np.ndarray:
             """Points whose outputs (float64 IR, one batched pass) satisfy some disjunct."""
@@ -259,10 +291,32 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
         if why:
             return finish(why, "", stats["alpha_crown_bound"])
 
+        # 3b. targeted attack on the open disjuncts, most promising (lowest bound) first,
+        # from the centre, the points where their bounds are lowest, and random points
+        if opt.attack_restarts > 0:
+            t = time.perf_counter()
+            ranked = sorted(open_, key=lambda d: d.value)
+            order = list(dict.fromkeys(d.disjunct for d in ranked))
+            points = {d.disjunct: [d.point] for d in ranked if d.point is not None}
+            budget = opt.attack_time if time_limit is None else opt.attack_share * float(time_limit)
+            if deadline is not None:
+                budget = min(budget, deadline - time.perf_counter())
+            x = atk.campaign(order, points, budget, opt.attack_steps, opt.attack_max_steps, halt,
+                             opt.attack_rounds)
+            stats["targeted_attack_s"] = round(time.perf_counter() - t, 4)
+            if x is not None:
+                stats.update(atk.stats)
+                return hit(x, "attack", stats["alpha_crown_bound"])
+            why = stopped()
+            if why:
+                stats.update(atk.stats)
+                return finish(why, "", stats["alpha_crown_bound"])
+
         # 4. branch and bound over every open disjunct together
         t = time.perf_counter()
         out = bab.run(open_)
         stats["bab"] = dict(bab.stats)
+        stats.update(atk.stats)
         stats["bab_s"] = round(time.perf_counter() - t, 4)
         subdomains = bab.stats["subdomains"]
         if out.status == "counterexample":

@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
 from ..attacks.api import COMPARE_METHODS, AttackResult, attack
 from ..budget import Deadline, part_limit
 from ..vocabulary import normalise_norm
-from ..models import LoadedModel, load_model
 from ..progress import report, reporting, seconds
 from ..results import AdversarialResult, Result, _num
-from .adversarial import _as_input, min_adversarial
+from ..validate import check
+from .adversarial import min_adversarial
+from .context import prepare
 
 #: The largest fraction of ``time_limit`` that the attacks of a comparison may use together.
 ATTACK_SHARE = 0.5
@@ -95,12 +96,10 @@ def compare(model: Any, image: np.ndarray, norm: str = "card", methods: tuple | 
     shared out as the module docstring says (on a time limit the exact part returns its best
     example and proven bound, labelled as not proven). ``progress``: a receiver of progress
     lines (see :mod:`verify.progress`), one per attack and per stage of the exact task."""
-    t0 = time.perf_counter()
-    from ..validate import check
-    check(time_limit=time_limit, seed=seed)
-    model = model if isinstance(model, LoadedModel) else load_model(model)
+    check(seed=seed)
+    ctx = prepare(model, image, backend=backend, time_limit=time_limit)
+    t0, model, x = ctx.started, ctx.model, ctx.image
     norm = normalise_norm(norm)
-    x = _as_input(model, image)
     methods = tuple(methods or COMPARE_METHODS[norm])
     total = Deadline(time_limit)
     attacks_budget = Deadline(None if total.seconds is None else ATTACK_SHARE * total.seconds)
@@ -110,9 +109,10 @@ def compare(model: Any, image: np.ndarray, norm: str = "card", methods: tuple | 
             limit = part_limit(None, attacks_budget, len(methods) - i)
             report(f"compare: attack {i + 1}/{len(methods)} {name} ({norm}), budget {seconds(limit)}")
             results.append(attack(model, x, name, norm, target=target, seed=seed, time_limit=limit))
-        exact_limit = None if total.seconds is None else max(total.remaining(), MIN_EXACT_S)
+        left = total.remaining()
+        exact_limit = None if left is None else max(left, MIN_EXACT_S)
         report(f"compare: exact minimum ({norm}), budget {seconds(exact_limit)}")
-        exact = min_adversarial(model, x, norm=norm, target=target, backend=backend,
-                                time_limit=exact_limit)
+        exact = cast(AdversarialResult, min_adversarial(       # one target: one result
+            model, x, norm=norm, target=target, backend=backend, time_limit=exact_limit))
     return ComparisonResult(model.name, norm, exact, results, time.perf_counter() - t0,
                             list(model.classes), total.seconds, exact_limit)

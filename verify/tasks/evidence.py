@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -51,12 +50,12 @@ from ..encodings.tightening import compute_bounds
 from ..encodings.properties import difference_bounds
 from ..encodings.relu import encode_network
 from ..errors import InvalidInputError, ProblemTooLargeError, SolveError
-from ..models import LoadedModel, load_model
 from ..network import Affine, Network
-from ..problem import ProblemBuilder
+from ..problem import Problem, ProblemBuilder
 from ..progress import report
 from ..regions import PixelReveal
-from ..results import Outcome, _num
+from ..results import Outcome, Result, _num, json_value
+from .context import TaskContext, prepare
 
 #: At most this many reveal sets are scored one by one instead of solving a MIP.
 ENUMERATION_LIMIT = 600_000
@@ -72,7 +71,7 @@ METHODS = ("auto", "mip", "enumerate")
 
 
 @dataclass
-class EvidenceResult:
+class EvidenceResult(Result):
     """The best pixels to reveal for a claim (see the module docs for the statuses)."""
 
     model: str
@@ -129,7 +128,7 @@ class EvidenceResult:
         return f"{head}: {what}; {verdict}; {self.method}, {self.time_s:.2f} s"
 
     def to_dict(self) -> dict:
-        return {
+        return json_value({
             "task": "evidence", "model": self.model, "claim": _num(self.claim),
             "against": _num(self.against), "k": self.k, "revealed": list(self.revealed),
             "status": self.status, "optimal": self.optimal, "pixels": list(self.pixels),
@@ -138,8 +137,8 @@ class EvidenceResult:
             "method": self.method, "proven": self.proven, "backend": self.backend,
             "candidates": self.candidates,
             "time_s": round(float(self.time_s), 4), "tolerance": TOLERANCE,
-            **{k: v for k, v in self.stats.items()},
-        }
+            **self.stats,
+        })
 
 
 def _fmt(v: float | None) -> str:
@@ -338,28 +337,16 @@ def evidence(model: Any, image: np.ndarray, claim: int, k: int, against: int | N
     ``method``: ``auto`` (enumerate small cases, else bounds and MIP), ``mip`` or
     ``enumerate`` (score every set, however many). See the module docs.
     """
-    t0 = time.perf_counter()
-    from ..validate import check
-    check(time_limit=time_limit, threads=threads)
     if method not in METHODS:
         raise InvalidInputError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidInputError(f"k (pixels to reveal) must be a whole number ≥ 1, not {k!r}")
-    model = load_model(model) if not isinstance(model, LoadedModel) else model
-    if model.network.is_binarized:
-        raise InvalidInputError(f"evidence needs a ReLU network; {model.name} is binarized")
-    check_evidence_args(model.network.num_classes, claim, k, against)
-    from .adversarial import _as_input
-    x = _as_input(model, image)
-    region = PixelReveal(x, int(k), revealed)
-    claim, k = int(claim), int(k)
-    against = None if against is None else int(against)
-    net = model.network.merged_affine()
-    rows = margin_rows(net.num_outputs, claim, against)
-    scorer = Scorer(net, region, rows)
+    ctx = prepare(model, image, backend=backend, time_limit=time_limit, threads=threads)
+    q = _Question.of(ctx, claim, k, against, revealed)
+    region, scorer = q.region, q.scorer
+    k = q.k
     n = scorer.cand.size
     stats: dict = {"reveal_sets": count_sets(n, k)}
-    deadline = None if time_limit is None else t0 + time_limit
     solver_name = None
 
     report(f"evidence: {region.describe()}, {stats['reveal_sets']:,} reveal sets")
@@ -371,9 +358,7 @@ def evidence(model: Any, image: np.ndarray, claim: int, k: int, against: int | N
         best, margin = greedy_best(scorer, k)
         stats["greedy_margin"] = margin
         report(f"evidence: greedy search: margin {margin:+.4f}; bounds over the region ...")
-        left = None if deadline is None else max(0.0, deadline - time.perf_counter())
-        bounds = compute_bounds(net, region, time_limit=None if left is None else left / 2)
-        problem, enc, top = build_evidence_mip(net, region, rows, bounds)
+        problem, top = q.mip(ctx)
         stats["problem"] = problem.summary()
         stats["bound_from_bounds"] = top
         bound, how, finished = top, "bounds", False
@@ -383,7 +368,7 @@ def evidence(model: Any, image: np.ndarray, claim: int, k: int, against: int | N
             how = "mip"
             report(f"evidence: margin at most {top:+.4f} by the bounds; MIP with "
                    f"{problem.num_integer} binaries for a better set than {margin:+.4f} ...")
-            res, solver_name = _solve(problem, margin, deadline, backend, threads)
+            res, solver_name = _solve(ctx, problem, margin)
             stats["solver_status"] = res.status
             stats["nodes"] = res.extra.get("nodes")
             if res.x is not None:
@@ -404,9 +389,69 @@ def evidence(model: Any, image: np.ndarray, claim: int, k: int, against: int | N
                     bound = min(top, -float(res.bound))
             else:
                 raise SolveError(f"{solver_name} failed on the evidence MIP: {res.message}")
-    pixels = scorer.pixels(best)
-    return _result(model, region, x, claim, against, k, pixels, margin, bound, finished, how,
-                   solver_name, n, time.perf_counter() - t0, stats)
+    answer = _Answer(scorer.pixels(best), margin, bound, finished, how, solver_name)
+    return _result(ctx, q, answer, stats)
+
+
+@dataclass(frozen=True)
+class _Question:
+    """The question of :func:`evidence` / :func:`can_convince` on a prepared context: the
+    claim (and the one label it must beat, or None: all others), at most ``k`` more pixels
+    of the region, the margin rows and the scorer of reveal sets."""
+
+    claim: int
+    against: int | None
+    k: int
+    region: PixelReveal
+    net: Network
+    rows: np.ndarray
+    scorer: Scorer
+
+    @classmethod
+    def of(cls, ctx: TaskContext, claim: Any, k: Any, against: Any,
+           revealed: Iterable[int]) -> "_Question":
+        """Checks the judge (a ReLU network) and the claim, then builds the question."""
+        if ctx.binarized:
+            raise InvalidInputError(f"evidence needs a ReLU network; {ctx.model.name} is binarized")
+        check_evidence_args(ctx.model.network.num_classes, claim, k, against)
+        region = PixelReveal(ctx.image, int(k), revealed)
+        against = None if against is None else int(against)
+        net = ctx.model.network.merged_affine()
+        rows = margin_rows(net.num_outputs, int(claim), against)
+        return cls(int(claim), against, int(k), region, net, rows, Scorer(net, region, rows))
+
+    def mip(self, ctx: TaskContext) -> tuple[Problem, float]:
+        """The MIP of the question, with bounds computed in at most half the time left, and
+        the margin's upper bound from those bounds."""
+        left = ctx.remaining()
+        bounds = compute_bounds(self.net, self.region, time_limit=None if left is None else left / 2)
+        problem, _, top = build_evidence_mip(self.net, self.region, self.rows, bounds)
+        return problem, top
+
+    def verdict(self, ctx: TaskContext, pixels: list[int]) -> tuple[np.ndarray, np.ndarray, int, bool]:
+        """The view with ``pixels`` revealed, the model's own runtime's outputs on it, its label,
+        and whether it outputs the claim (prefers it over ``against``)."""
+        view = self.region.view(pixels)
+        out = ctx.model.reference_outputs(view)[0]
+        if out.size == 1:
+            label = int(out[0] > (0.5 if ctx.model.reference_activation == "sigmoid" else 0.0))
+            return view, out, label, label == self.claim
+        label = int(np.argmax(out))
+        convinces = label == self.claim if self.against is None \
+            else bool(out[self.claim] > out[self.against])
+        return view, out, label, convinces
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """The best set found and what is known about it (see :class:`EvidenceResult`)."""
+
+    pixels: list[int]
+    margin: float
+    bound: float | None
+    finished: bool
+    method: str
+    backend: str | None
 
 
 def can_convince(model: Any, image: np.ndarray, claim: int, k: int, against: int | None = None,
@@ -421,21 +466,12 @@ def can_convince(model: Any, image: np.ndarray, claim: int, k: int, against: int
     limit. Cheapest first: enumeration when the sets are few, else greedy search, bounds, and a
     MIP with cutoff 0 (only sets with a positive margin are searched for).
     """
-    t0 = time.perf_counter()
-    model = load_model(model) if not isinstance(model, LoadedModel) else model
-    check_evidence_args(model.network.num_classes, claim, k, against)
-    from .adversarial import _as_input
-    x = _as_input(model, image)
-    region = PixelReveal(x, int(k), revealed)
-    net = model.network.merged_affine()
-    rows = margin_rows(net.num_outputs, int(claim), against)
-    scorer = Scorer(net, region, rows)
+    ctx = prepare(model, image, backend=backend, time_limit=time_limit)
+    q = _Question.of(ctx, claim, k, against, revealed)
+    scorer = q.scorer
 
     def confirmed(best: list[int]) -> bool:
-        out = model.reference_outputs(region.view(scorer.pixels(best)))[0]
-        if out.size == 1:
-            return int(out[0] > (0.5 if model.reference_activation == "sigmoid" else 0.0)) == claim
-        return int(np.argmax(out)) == claim if against is None else bool(out[claim] > out[against])
+        return q.verdict(ctx, scorer.pixels(best))[3]
 
     if count_sets(scorer.cand.size, int(k)) <= ENUMERATION_LIMIT:
         best, margin = enumerate_best(scorer, int(k))
@@ -445,13 +481,10 @@ def can_convince(model: Any, image: np.ndarray, claim: int, k: int, against: int
     best, margin = greedy_best(scorer, int(k))
     if margin > 0 and confirmed(best):
         return "yes", scorer.pixels(best), None
-    deadline = None if time_limit is None else t0 + time_limit
-    left = None if deadline is None else max(0.0, deadline - time.perf_counter())
-    bounds = compute_bounds(net, region, time_limit=None if left is None else left / 2)
-    problem, _, top = build_evidence_mip(net, region, rows, bounds)
+    problem, top = q.mip(ctx)
     if top <= 0:
         return "no", [], top
-    res, _ = _solve(problem, -TOLERANCE, deadline, backend, None)
+    res, _ = _solve(ctx, problem, -TOLERANCE)
     if res.x is not None:
         r = np.round(problem.block(res.x, "region.revealed")) > 0.5
         found = [int(p) for p in np.flatnonzero(r)]
@@ -464,14 +497,14 @@ def can_convince(model: Any, image: np.ndarray, claim: int, k: int, against: int
     return "unknown", [], None if res.bound is None else -float(res.bound)
 
 
-def _solve(problem, incumbent: float, deadline: float | None, backend: str | None,
-           threads: int | None):
-    """Solve with the first solver that takes the problem; only sets better than the
-    incumbent (by more than TOLERANCE) are looked for."""
-    solvers = _solvers(backend)
+def _solve(ctx: TaskContext, problem: Problem, incumbent: float):
+    """Solve with the first solver that takes the problem (``ctx``'s backend, threads and
+    time left); only sets better than the incumbent (by more than TOLERANCE) are looked for."""
+    solvers = _solvers(ctx.options.backend)
     for i, solver in enumerate(solvers):
-        left = None if deadline is None else max(0.01, deadline - time.perf_counter())
-        options = SolveOptions(time_limit=left, threads=threads,
+        left = ctx.remaining()
+        options = SolveOptions(time_limit=None if left is None else max(0.01, left),
+                               threads=ctx.options.threads,
                                cutoff=-(incumbent + TOLERANCE))
         try:
             return solver.solve(problem, options), solver.name
@@ -481,17 +514,10 @@ def _solve(problem, incumbent: float, deadline: float | None, backend: str | Non
     raise SolveError("no MIP backend available")   # unreachable: _solvers is never empty
 
 
-def _result(model: LoadedModel, region: PixelReveal, x, claim, against, k, pixels, margin,
-            bound, finished, how, solver_name, n, elapsed, stats) -> EvidenceResult:
-    view = region.view(pixels)
-    out = model.reference_outputs(view)[0]
-    if out.size == 1:
-        p1 = float(out[0])
-        label = int(p1 > (0.5 if model.reference_activation == "sigmoid" else 0.0))
-        convinces = label == claim
-    else:
-        label = int(np.argmax(out))
-        convinces = label == claim if against is None else bool(out[claim] > out[against])
+def _result(ctx: TaskContext, q: _Question, answer: _Answer, stats: dict) -> EvidenceResult:
+    """The result of :func:`evidence`: the answer, re-checked by the model's own runtime."""
+    view, out, label, convinces = q.verdict(ctx, answer.pixels)
+    margin, bound, finished = answer.margin, answer.bound, answer.finished
     if bound is not None and bound <= 0 and margin <= 0:
         status = Outcome.INFEASIBLE
     elif finished:
@@ -500,10 +526,11 @@ def _result(model: LoadedModel, region: PixelReveal, x, claim, against, k, pixel
         status = Outcome.TIME_LIMIT
     if finished and status != Outcome.INFEASIBLE and margin <= 0:
         status = Outcome.INFEASIBLE        # proven best and still not positive
+    model = ctx.model
     stats["model_runtime"] = model.runtime
-    return EvidenceResult(model.name, claim, against, k, [int(i) for i in region.revealed], status,
-                          pixels, float(margin), None if bound is None else float(bound),
-                          bool(convinces), label, [float(v) for v in out], how, bool(finished),
-                          solver_name, n,
-                          elapsed, x.reshape(model.input_shape), view.reshape(model.input_shape),
-                          list(model.classes), stats)
+    return EvidenceResult(model.name, q.claim, q.against, q.k, [int(i) for i in q.region.revealed],
+                          status, answer.pixels, float(margin),
+                          None if bound is None else float(bound), bool(convinces), label,
+                          [float(v) for v in out], answer.method, bool(finished), answer.backend,
+                          q.scorer.cand.size, ctx.elapsed(), ctx.shaped(ctx.image),
+                          ctx.shaped(view), list(model.classes), stats)

@@ -57,13 +57,15 @@ from ..backends import SolveOptions, Status, backends_for, get_backend
 from ..encodings.narrowing import NarrowableQuery
 from ..encodings.properties import DEFAULT_MARGIN, label_change_spec
 from ..errors import InvalidInputError, ProblemTooLargeError
-from ..models import LoadedModel, load_model
+from ..models import LoadedModel
 from ..problem import ProblemBuilder
 from ..regions import Box
-from .bnn import BnnChecker, BnnTask
 from ..results import Result, _num
-from .adversarial import _as_input
-from .robustness import VERIFY_MARGIN
+from ..status import ExplanationStatus
+from ..validate import check_eps
+from .bnn import BnnChecker, BnnTask
+from .common import VERIFY_MARGIN
+from .context import TaskContext, prepare
 
 from .explain_choices import METHODS, ORDERS  # noqa: E402  (also read by the CLI's help)
 CHECK_KINDS = ("witness", "bounds", "attack", "exact")
@@ -85,7 +87,7 @@ Progress = Callable[[int, int, int], None]
 class ExplanationResult(Result):
     task: str                      # "explain"
     model: str
-    status: str                    # minimal | time_limit | interrupted | unproven  (see ``minimal``)
+    status: ExplanationStatus      # minimal | time_limit | interrupted | unproven  (see ``minimal``)
     pixels: list[int]              # flat indices into the input, sorted
     original_label: int
     eps: float | None
@@ -108,7 +110,7 @@ class ExplanationResult(Result):
     @property
     def minimal(self) -> bool:
         """True only when every kept pixel has a witness confirmed by the Keras model."""
-        return self.status == "minimal"
+        return self.status == ExplanationStatus.MINIMAL
 
     @property
     def mask(self) -> np.ndarray:
@@ -135,12 +137,15 @@ class RobustnessChecker:
     """Answers "with the pixels in ``free`` free (the rest fixed), can the label change?",
     cheapest way first, and remembers every witness it found."""
 
-    def __init__(self, model: LoadedModel, center: np.ndarray, label: int, lo: np.ndarray,
-                 hi: np.ndarray, backend: str, threads: int | None, deadline: float | None,
-                 cheap: bool = True):
-        self.model, self.center, self.label = model, center, label
-        self.net = model.network.merged_affine()
+    def __init__(self, ctx: TaskContext, lo: np.ndarray, hi: np.ndarray, cheap: bool = True):
+        self.model, self.center, self.label = ctx.model, ctx.image, ctx.label
+        center, label = ctx.image, ctx.label
+        self.net = ctx.model.network.merged_affine()
         self.lo, self.hi = lo, hi
+        backend = ctx.options.backend or "auto"
+        threads = ctx.options.threads
+        limit = ctx.options.time_limit
+        deadline = None if limit is None else ctx.started + limit
         names = [backend] if backend != "auto" else \
             [b.name for b in backends_for("milp") if b.name in AUTO_BACKENDS]
         names.sort(key=lambda b: AUTO_BACKENDS.index(b) if b in AUTO_BACKENDS else -1)
@@ -404,41 +409,32 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
     does not apply, and ``encoding`` (``"cnf"``, default, ``"mip"`` or ``"ip"``) picks how
     each check is solved (see :mod:`verify.tasks.bnn`).
     """
-    t0 = time.perf_counter()
     if method not in METHODS:
         raise InvalidInputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if order not in ORDERS:
         raise InvalidInputError(f"unknown order {order!r}; choose from {', '.join(ORDERS)}")
-    from ..validate import check, check_eps
-    check(time_limit=time_limit, threads=threads)
     check_eps(eps, None, positive=True)
-    model = load_model(model) if not isinstance(model, LoadedModel) else model
-    center = _as_input(model, image)
-    label = int(model.reference_labels(center)[0])
-    if model.network.is_binarized:
+    ctx = prepare(model, image, backend=backend, time_limit=time_limit, threads=threads,
+                  encoding=encoding)
+    plan = _Plan(eps, method, order, minimum, progress)
+    if ctx.binarized:
         if eps is not None:
             raise InvalidInputError("a BNN sees each pixel as one bit (x > 0.5): eps does not "
                                     "apply; leave it out (free pixels take either bit)")
-        task = BnnTask.create(model, center, label, None, encoding or "cnf", backend, time_limit,
-                              threads)
+        task = BnnTask.from_context(ctx)
         checker = BnnChecker(task)
         checker.cheap = method != "seed"
         try:
-            ranked = checker.influence_order() if order == "influence" else np.arange(center.size)
-            return _explanation(checker, model, center, label, None, method, order, minimum,
-                                ranked, np.zeros(center.size, dtype=bool), progress, t0,
+            n = ctx.image.size
+            ranked = checker.influence_order() if order == "influence" else np.arange(n)
+            return _explanation(ctx, plan, checker, ranked, np.zeros(n, dtype=bool),
                                 {"encoding": task.encoding})
         finally:
             checker.close()
-    if encoding not in (None, "mip"):
-        raise InvalidInputError(f"encoding {encoding!r} is for binarized networks; "
-                                f"{model.name} is encoded as a MIP")
+    center, label = ctx.image, ctx.label
     lo = np.zeros_like(center) if eps is None else np.clip(center - eps, 0.0, 1.0)
     hi = np.ones_like(center) if eps is None else np.clip(center + eps, 0.0, 1.0)
-    deadline = None if time_limit is None else t0 + time_limit
-    backend_name = backend or "auto"
-    checker = RobustnessChecker(model, center, label, lo, hi, backend_name, threads, deadline,
-                                cheap=method != "seed")
+    checker = RobustnessChecker(ctx, lo, hi, cheap=method != "seed")
     movable = np.flatnonzero(hi > lo)          # pixels whose range is a single value explain nothing
     if order == "influence":
         ranked = influence_order(checker.net, center, label, lo, hi)
@@ -447,15 +443,27 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
         ranked = movable
     free = np.zeros(center.size, dtype=bool)
     free[np.setdiff1d(np.arange(center.size), movable)] = True     # nothing to fix there
-    return _explanation(checker, model, center, label, eps, method, order, minimum, ranked, free,
-                        progress, t0, {})
+    return _explanation(ctx, plan, checker, ranked, free, {})
 
 
-def _explanation(checker, model: LoadedModel, center: np.ndarray, label: int, eps, method: str,
-                 order: str, minimum: bool, ranked: np.ndarray, free: np.ndarray,
-                 progress: Progress | None, t0: float, extra: dict) -> ExplanationResult:
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`explain` was asked besides its context: the ±eps range of a free pixel
+    (None: all of [0, 1]), the method and order, whether to search for a minimum, and the
+    receiver of progress."""
+
+    eps: float | None
+    method: str
+    order: str
+    minimum: bool
+    progress: Progress | None
+
+
+def _explanation(ctx: TaskContext, plan: _Plan, checker: RobustnessChecker | BnnChecker,
+                 ranked: np.ndarray, free: np.ndarray, extra: dict) -> ExplanationResult:
     """Run the destructive loop with ``checker`` and assemble the result."""
-    free, kept, undecided = _free_what_you_can(checker, free, ranked, method, progress)
+    model, center, label = ctx.model, ctx.image, ctx.label
+    free, kept, undecided = _free_what_you_can(checker, free, ranked, plan.method, plan.progress)
     explanation = np.array(sorted(set(kept) | set(undecided.tolist())), dtype=np.int64)
     witnesses = {p: checker.witnesses[w] for p, w in kept.items() if w is not None}
     confirmed = _confirm_witnesses(model, witnesses, label)
@@ -463,22 +471,22 @@ def _explanation(checker, model: LoadedModel, center: np.ndarray, label: int, ep
              "undecided_pixels": int(undecided.size), "exact_time_s": round(checker.exact_time, 4),
              "free_pixels": int(free.sum()), **extra}
     if undecided.size or len(confirmed) < len(explanation):
-        status = _stopped_status(checker) or "unproven"
+        status = _stopped_status(checker) or ExplanationStatus.UNPROVEN
     else:
-        status = "minimal"
+        status = ExplanationStatus.MINIMAL
     result = ExplanationResult(
-        "explain", model.name, status, explanation.tolist(), label, eps, method, order,
-        checker.solver.name, 0.0, 0, {}, center.reshape(model.input_shape), confirmed,
+        "explain", model.name, status, explanation.tolist(), label, plan.eps, plan.method,
+        plan.order, checker.solver.name, 0.0, 0, {}, ctx.shaped(center), confirmed,
         None, list(model.classes), stats)
-    if minimum:
+    if plan.minimum:
         result.minimum = _minimum_explanation(checker, explanation)
-    result.time_s = time.perf_counter() - t0
+    result.time_s = ctx.elapsed()
     result.calls = checker.calls
     result.checks = dict(checker.counts)
     return result
 
 
-def _free_what_you_can(checker: RobustnessChecker, free: np.ndarray, ranked: np.ndarray,
+def _free_what_you_can(checker: RobustnessChecker | BnnChecker, free: np.ndarray, ranked: np.ndarray,
                        method: str, progress: Progress | None):
     """The destructive loop: returns (free mask, kept pixel → witness index, undecided)."""
     total = ranked.size
@@ -530,12 +538,12 @@ def _confirm_witnesses(model: LoadedModel, witnesses: dict[int, np.ndarray], lab
     return {p: witnesses[p] for p, got in zip(pixels, labels) if int(got) != label}
 
 
-def _stopped_status(checker) -> str | None:
-    """``"interrupted"`` after a stop request (Ctrl-C, SIGTERM), ``"time_limit"`` when the
+def _stopped_status(checker: RobustnessChecker | BnnChecker) -> ExplanationStatus | None:
+    """``interrupted`` after a stop request (Ctrl-C, SIGTERM), ``time_limit`` when the
     checker is out of time, else None."""
     if interrupts.stop_requested():
-        return "interrupted"
-    return "time_limit" if checker.out_of_time() else None
+        return ExplanationStatus.INTERRUPTED
+    return ExplanationStatus.TIME_LIMIT if checker.out_of_time() else None
 
 
 def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) -> dict:
@@ -546,11 +554,11 @@ def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) ->
     proven lower bound throughout."""
     n = checker.center.size
     best = explanation
-    lower, rounds, status = 0, 0, "time_limit"
+    lower, rounds, status = 0, 0, ExplanationStatus.TIME_LIMIT
     solver = get_backend("highs")
     while not checker.out_of_time():
         if lower >= best.size:
-            status = "minimum"
+            status = ExplanationStatus.MINIMUM
             break
         master = _hitting_set_problem(checker.changed)
         res = solver.solve(master, SolveOptions(time_limit=checker.remaining(), threads=checker.threads))
@@ -558,7 +566,7 @@ def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) ->
         if res.bound is not None:
             lower = max(lower, int(np.ceil(res.bound - 1e-6)))
         if lower >= best.size:
-            status = "minimum"
+            status = ExplanationStatus.MINIMUM
             break
         if res.x is None or res.status != Status.OPTIMAL:
             break
@@ -567,7 +575,7 @@ def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) ->
         free[candidate] = False
         robust, w = checker.check(free)
         if robust:
-            best, lower, status = candidate, candidate.size, "minimum"
+            best, lower, status = candidate, candidate.size, ExplanationStatus.MINIMUM
             break
         if robust is None:
             break
@@ -579,8 +587,8 @@ def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) ->
             if x is None:
                 break
             w = checker.store(x)
-    if status != "minimum" and interrupts.stop_requested():
-        status = "interrupted"
+    if status != ExplanationStatus.MINIMUM and interrupts.stop_requested():
+        status = ExplanationStatus.INTERRUPTED
     return {"size": int(best.size), "lower_bound": int(lower), "status": status,
             "pixels": [int(p) for p in best], "rounds": rounds, "sets": int(checker.changed.shape[0])}
 

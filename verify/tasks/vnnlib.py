@@ -6,16 +6,28 @@ disjunction over the outputs, ``A_k y ≤ b_k`` for some k; it is ``sat`` when s
 some case's box makes some disjunct hold. Each case is decided in the cheapest way that
 settles it, and the first ``sat`` case ends the search:
 
-1. **attack** — signed-gradient descent from the box centre and random starts on the
-   violation ``min_k max_i (A_k y − b_k)_i``; a point where it is ≤ 0 by the logits *and* by
-   the model's own runtime (onnxruntime, or Keras) is a counterexample;
-2. **bounds** — interval → symbolic → LP bounds over the box (the LP stage tightens layer by
-   layer); a case whose every disjunct has a row that cannot hold, even relaxed by
-   :data:`PROOF_SLACK`, is proved;
-3. **solver** — a feasibility MIP (the first feasible point ends the search) of the
+1. **bounds** — interval → symbolic (→ LP, see 4) bounds over the box; a case whose every
+   disjunct has a row that cannot hold, even relaxed by :data:`PROOF_SLACK`, is proved;
+2. **engine** (``engine="auto"``, the default, or ``"bab"``) — :mod:`verify.engine` (PGD,
+   CROWN, α-CROWN, branch and bound over ReLU phases) on the relaxed rows, within half the
+   time left under ``auto`` (all of it under ``bab``, which is this step alone); its
+   counterexamples must pass the runtime check of step 3. Under ``auto`` it is skipped when
+   the bounds leave at most :data:`~verify.tasks.engine_stage.SMALL_MIP_RELUS` ReLUs
+   unstable (a tiny MIP is faster);
+3. **attack** (when the engine did not run) — signed-gradient descent from the box centre
+   and random starts on the violation ``min_k max_i (A_k y − b_k)_i``; a point where it is
+   ≤ 0 by the logits *and* by the model's own runtime (onnxruntime, or Keras) is a
+   counterexample;
+4. **solver** — LP bounds (from the engine's intermediate bounds when it ran: tighter big-M
+   values), then a feasibility MIP (the first feasible point ends the search) of the
    *relaxed* disjunction ``A_k y ≤ b_k + PROOF_SLACK``: infeasible proves the case; a point
    is re-checked by the runtime; if it only touches the boundary, a second MIP asks for room to
    spare (``A_k y ≤ b_k − margin``) before the case is left undecided.
+
+``engine="mip"`` is the pipeline before the engine existed: the attack, interval → symbolic →
+LP bounds, the MIP. The result's
+``stage`` names what settled it (``attack``, ``bounds``, ``crown``, ``alpha-crown``, ``bab``,
+``mip``; see :mod:`verify.tasks.engine_stage`), ``method`` the older coarse word.
 
 So ``unsat`` is a proof (up to the solver's feasibility tolerances) with a slack of
 :data:`PROOF_SLACK` in the outputs, and ``sat`` is never reported unless the model's own
@@ -43,12 +55,15 @@ from ..backends import SolveOptions, Status, get_backend
 from ..encodings.tightening import compute_bounds
 from ..encodings.properties import DEFAULT_MARGIN, possible_cases
 from ..encodings.query import build_case_query
+from ..engine import Spec
 from ..errors import InvalidInputError
 from ..models import LoadedModel, load_model
 from ..network import Network
 from ..regions import InputBox
 from ..results import Result
 from .adversarial import bound_budget
+from .engine_stage import (SMALL_MIP_RELUS, check_engine, cheap_bounds, engine_summary,
+                           engine_time, method_of, mip_bounds, run_engine)
 from ..vnnlib import PropertyCase, VnnProperty, format_counterexample, parse_vnnlib
 
 #: Slack on the output rows when proving that no counterexample exists.
@@ -74,6 +89,10 @@ class PropertyResult(Result):
     #: stopped by Ctrl-C or SIGTERM (:mod:`verify.interrupts`) before a verdict: the verdict
     #: is then ``timeout`` (or ``unknown``), as VNN-COMP knows no other word for it
     interrupted: bool = False
+    #: the stage that settled it (``attack``, ``bounds``, ``crown``, ``alpha-crown``, ``bab``,
+    #: ``mip``; ``""`` undecided) and the engine option it ran with
+    stage: str = ""
+    engine: str = "auto"
 
     @property
     def decided(self) -> bool:
@@ -89,7 +108,7 @@ class PropertyResult(Result):
         out = {"task": "certify-vnnlib", "verdict": self.verdict, "model": self.model,
                "property": self.property, "backend": self.backend, "method": self.method,
                "time_s": round(float(self.time_s), 4), "case": self.case, "cases": self.cases,
-               "interrupted": self.interrupted}
+               "interrupted": self.interrupted, "stage": self.stage, "engine": self.engine}
         if self.counterexample is not None:
             out["counterexample"] = [float(v) for v in self.counterexample]
             out["outputs"] = [float(v) for v in self.outputs]
@@ -99,28 +118,34 @@ class PropertyResult(Result):
 @interrupts.scoped
 def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: str | None = None,
                    time_limit: float | None = None, threads: int | None = None,
-                   margin: float = DEFAULT_MARGIN, seed: int = 0) -> PropertyResult:
+                   margin: float = DEFAULT_MARGIN, seed: int = 0,
+                   engine: str | None = None) -> PropertyResult:
     """Decide a VNN-LIB property on a model (a bundled name, a ``.keras``/``.onnx`` path or a
     :class:`LoadedModel`): ``sat`` with a counterexample re-checked by the model's runtime,
-    ``unsat`` (proved), ``timeout``, or ``unknown`` (see the module docstring)."""
+    ``unsat`` (proved), ``timeout``, or ``unknown`` (see the module docstring). ``engine``:
+    ``"auto"`` (default), ``"bab"`` or ``"mip"`` (see the module docstring); ``threads``
+    limits the MIP solver."""
     t0 = time.perf_counter()
     from ..validate import check
     check(time_limit=time_limit, threads=threads, margin=margin, seed=seed)
+    engine = check_engine(engine)
     model = load_model(model) if not isinstance(model, LoadedModel) else model
     if not isinstance(prop, VnnProperty):
         prop = parse_vnnlib(prop)
     net = model.network
     _check_property(model, prop)
     solver = get_backend(backend or "highs")
-    solver.check_kind("milp")
+    if engine != "bab":
+        solver.check_kind("milp")
     merged = net.merged_affine()
     rng = np.random.default_rng(seed)
     reports: list[dict] = []
 
-    def result(verdict, method="", x=None, y=None, case=None):
+    def result(verdict, stage="", x=None, y=None, case=None):
         stopped = verdict not in (SAT, UNSAT) and interrupts.stop_requested()
-        return PropertyResult(verdict, model.name, prop.source, solver.name, method,
-                              time.perf_counter() - t0, x, y, case, reports, stopped)
+        return PropertyResult(verdict, model.name, prop.source,
+                              "engine" if engine == "bab" else solver.name, method_of(stage),
+                              time.perf_counter() - t0, x, y, case, reports, stopped, stage, engine)
 
     undecided = UNSAT
     for k, case in enumerate(prop.cases):
@@ -128,17 +153,23 @@ def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: s
         if (remaining is not None and remaining <= 0) or interrupts.stop_requested():
             undecided = TIMEOUT
             break
-        verdict, method, x, y, stats = _decide_case(model, merged, case, solver, remaining, threads,
-                                                    margin, rng)
-        reports.append({"case": k, "verdict": verdict, "method": method, **stats})
+        verdict, stage, x, y, stats = _decide_case(model, merged, case, solver, remaining, threads,
+                                                   margin, rng, engine)
+        reports.append({"case": k, "verdict": verdict, "method": method_of(stage), "stage": stage,
+                        **stats})
         if verdict == SAT:
-            return result(SAT, method, x, y, k)
+            return result(SAT, stage, x, y, k)
         if verdict != UNSAT:
             undecided = TIMEOUT if undecided == TIMEOUT or verdict == TIMEOUT else UNKNOWN
     if undecided == UNSAT:
-        methods = {r["method"] for r in reports}
-        return result(UNSAT, "solver" if "solver" in methods else "bounds")
+        # the strongest stage any case needed
+        stages = [r["stage"] for r in reports]
+        return result(UNSAT, max(stages, key=_STAGE_ORDER.index) if stages else "bounds")
     return result(undecided)
+
+
+#: Stages that prove a case, cheapest first.
+_STAGE_ORDER = ["bounds", "crown", "alpha-crown", "bab", "mip"]
 
 
 def _check_property(model: LoadedModel, prop: VnnProperty) -> None:
@@ -171,8 +202,8 @@ def _pairwise(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, time_limit,
-                 threads, margin: float, rng: np.random.Generator):
-    """(verdict, method, counterexample, outputs, stats) for one case."""
+                 threads, margin: float, rng: np.random.Generator, engine: str = "mip"):
+    """(verdict, stage, counterexample, outputs, stats) for one case."""
     t0 = time.perf_counter()
     stats: dict = {}
     region = InputBox(case.lower, case.upper)
@@ -183,21 +214,56 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
     def checked(x):
         return _confirm(model, x, region, cases)
 
-    # 1. attack
-    for x in _attack(net, region, cases, margin, rng):
-        hit = checked(x)
+    def run(bounds=None):
+        r = run_engine(net, region, Spec.from_cases(cases),
+                       engine_time(engine, time_limit, t0, net, region),
+                       -PROOF_SLACK, lambda x: checked(x) is not None, "certify --vnnlib",
+                       initial_bounds=bounds)
+        stats["engine_result"] = engine_summary(r)
+        stats["time_s"] = round(time.perf_counter() - t0, 4)
+        if r.status == "verified":
+            return (UNSAT, r.stage, None, None, stats), r
+        hit = checked(r.x) if r.status == "counterexample" and r.x is not None else None
         if hit is not None:
+            return (SAT, r.stage) + hit + (stats,), r
+        if r.status == "interrupted" or engine == "bab":
+            return (TIMEOUT if r.status in ("time_limit", "interrupted") else UNKNOWN,
+                    "", None, None, stats), r
+        return None, r
+
+    if engine == "bab":
+        return run()[0]
+    engine_result, bounds = None, None
+    if engine == "auto" and not interrupts.stop_requested():
+        # 1. cheap bounds, 2. the engine (its own attack first); 4. the MIP on what is left
+        bounds = cheap_bounds(net, region)
+        if not possible_cases(net, region, bounds, cases, -PROOF_SLACK):
+            stats["bounds"] = bounds.report()
             stats["time_s"] = round(time.perf_counter() - t0, 4)
-            return (SAT, "attack") + hit + (stats,)
+            return UNSAT, "bounds", None, None, stats
+        if bounds.unstable(net) > SMALL_MIP_RELUS:
+            answer, engine_result = run(bounds)
+            if answer is not None:
+                return answer
+    if engine_result is None:
+        # 3. attack (the engine, when it ran, began with a stronger one)
+        for x in _attack(net, region, cases, margin, rng):
+            hit = checked(x)
+            if hit is not None:
+                stats["time_s"] = round(time.perf_counter() - t0, 4)
+                return (SAT, "attack") + hit + (stats,)
     if interrupts.stop_requested():
         return TIMEOUT, "", None, None, stats
-    # 2. bounds
-    bounds = compute_bounds(net, region, time_limit=bound_budget(time_limit, t0))
+    # 4. bounds, LP-tightened (from the engine's when it ran), then the solver
+    if bounds is not None:
+        bounds = mip_bounds(net, region, bounds, engine_result, bound_budget(time_limit, t0))
+    else:
+        bounds = compute_bounds(net, region, time_limit=bound_budget(time_limit, t0))
     stats["bounds"] = bounds.report()
     if not possible_cases(net, region, bounds, cases, -PROOF_SLACK):
         stats["time_s"] = round(time.perf_counter() - t0, 4)
         return UNSAT, "bounds", None, None, stats
-    # 3. solver: the relaxed rows first (a proof if infeasible), then room to spare
+    # the solver: the relaxed rows first (a proof if infeasible), then room to spare
     for phase_margin in (-PROOF_SLACK, margin):
         if interrupts.stop_requested():
             return TIMEOUT, "", None, None, stats
@@ -210,10 +276,10 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
         if res.x is not None:
             hit = checked(query.decode(res.x))
             if hit is not None:
-                return (SAT, "solver") + hit + (stats,)
+                return (SAT, "mip") + hit + (stats,)
             continue                      # a boundary point: look for one with room to spare
         if res.status in (Status.INFEASIBLE, Status.CUTOFF):
-            return (UNSAT, "solver", None, None, stats) if phase_margin < 0 else \
+            return (UNSAT, "mip", None, None, stats) if phase_margin < 0 else \
                 (UNKNOWN, "", None, None, stats)
         return TIMEOUT, "", None, None, stats
     return UNKNOWN, "", None, None, stats
