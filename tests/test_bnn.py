@@ -23,7 +23,7 @@ import pytest
 from needs import require_backend
 from verify import certify, explain, min_adversarial
 from verify.backends import Status, get_backend
-from verify.backends.sat import DEFAULT_SAT, SatBackend
+from verify.backends.sat import DEFAULT_SAT
 from verify.encodings.bnn import bnn_formula, bnn_layers, flip_budget, to_problem
 from verify.errors import BackendUnavailableError, InvalidInputError, UnsupportedLayerError
 from verify.keras_io import network_from_keras
@@ -35,7 +35,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
 
 #: (encoding, backend) pairs every exact task is checked with
 PAIRS = [("cnf", "sat:minicard"), ("cnf", "sat:gluecard4"), ("cnf", "sat:glucose4+totalizer"),
-         ("mip", "highs"), ("ip", "highs"), ("ip", "scip"), ("mip", "cplex")]
+         ("cnf", "cpsat"), ("mip", "highs"), ("ip", "highs"), ("ip", "scip"), ("mip", "cplex")]
 PAIR_IDS = [f"{e}-{b}" for e, b in PAIRS]
 EPS = 1e-3          # bnn_from_arrays' default batch-norm epsilon
 
@@ -239,7 +239,7 @@ def test_tied_logits_go_to_the_smaller_index(cases):
 def _solve_formula(formula, encoding: str, backend: str, minimize: bool = False):
     """(status, bits or None, objective) of the formula in ``encoding`` on ``backend``."""
     if encoding == "cnf":
-        res = SatBackend(backend).solve_formula(formula)
+        res = get_backend(backend).solve_formula(formula)
         bits = formula.bits_from(res.x) if res.x is not None else None
     else:
         res = get_backend(backend).solve(to_problem(formula, encoding, minimize_flips=minimize))
@@ -325,7 +325,7 @@ def test_sat_session_budgets_and_assumptions(cases, backend):
     minimum, and fixing pixels by assumptions answers each free mask (calls do not leak)."""
     _need(backend)
     rng = np.random.default_rng(23)
-    sat = SatBackend(backend)
+    sat = get_backend(backend)
     for case, x, label, target, best in _brute_force_questions(cases):
         formula = bnn_formula(case.model.network, x, None, None, label, target)
         session = sat.session(formula)

@@ -24,17 +24,15 @@ reference ``-v`` (CP-SAT's negation of index ``i`` is ``-i - 1``).
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 
 from .. import interrupts
-from ..cnf import AtLeast, CnfFormula, CnfSource, as_cnf
-from ..errors import BackendUnavailableError
-from ..problem import Problem
-from .base import Backend, Raw, SolveOptions, SolveResult, Status
+from ..cnf import CnfFormula, CnfSource
+from .base import SolveResult, Status
+from .formula import FormulaBackend, FormulaSession
 
 __all__ = ["DEFAULT_WORKERS", "STATUS_TABLE", "CpSatBackend", "CpSatSession"]
 
@@ -58,16 +56,14 @@ def _ref(lit: int) -> int:
     return lit - 1 if lit > 0 else lit
 
 
-class CpSatBackend(Backend):
+class CpSatBackend(FormulaBackend):
     """BNN formulas (--encoding cnf) through OR-Tools CP-SAT: ``cpsat``."""
 
     name = "cpsat"
     modules = ("ortools",)
-    capabilities = frozenset({"cnf"})
     install_hint = "pip install ortools (or verify[ortools])"
     status_table = STATUS_TABLE
     solver_label = "CP-SAT"
-    cancellable = False        # CpSatSession.solve runs its own cancellable call
 
     def __init__(self, threads: int | None = None):
         #: CP-SAT workers (``num_workers``); None: :data:`DEFAULT_WORKERS`
@@ -75,89 +71,31 @@ class CpSatBackend(Backend):
         self.__doc__ = ("BNNs (--encoding cnf): OR-Tools CP-SAT, cardinality as linear "
                         "constraints with enforcement literals")
 
-    def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:   # pragma: no cover
-        raise BackendUnavailableError("the cpsat backend solves BNN formulas, not MIP problems")
-
-    # the backend contract, on a formula instead of a Problem: build / run / extract
-    def build(self, formula: CnfFormula | CnfSource | Problem,
-              options: SolveOptions | None = None) -> CpSatSession:
-        """A CP-SAT model holding ``formula`` (writing it stops after the time limit)."""
-        if isinstance(formula, Problem):
-            raise BackendUnavailableError(
-                "the cpsat backend solves BNN formulas (--encoding cnf), not MIP problems")
-        options = options or SolveOptions()
-        return self.session(formula, options.time_limit, options.threads)
-
-    def run(self, model: CpSatSession, options: SolveOptions) -> SolveResult:
-        return model.solve(time_limit=options.time_limit)
-
-    def cancel(self, model: CpSatSession) -> None:
-        model.stop()
-
-    def extract(self, model: CpSatSession, ran: SolveResult, problem, options: SolveOptions) -> Raw:
-        return Raw(native=ran.extra.get("native"), x=ran.x, objective=ran.objective,
-                   message=ran.message, extra=ran.extra)
-
-    def session(self, formula: CnfFormula | CnfSource, time_limit: float | None = None,
-                threads: int | None = None) -> CpSatSession:
-        """A model holding ``formula`` for repeated solves (writing it stops after
-        ``time_limit`` s); ``threads``: CP-SAT workers (default: the backend's)."""
-        if not self.available():
-            raise BackendUnavailableError(f"backend {self.name!r} is not installed ({self.install_hint})")
-        return CpSatSession(self, formula, time_limit, threads or self.threads or DEFAULT_WORKERS)
-
-    def solve_formula(self, formula: CnfFormula | CnfSource, options: SolveOptions | None = None) -> SolveResult:
-        """One satisfiability question; the result's ``x`` is the truth value per variable."""
-        options = options or SolveOptions()
-        limit = options.time_limit
-        t0 = time.perf_counter()
-        session = self.build(formula, options)
-        try:
-            return self.run(session, dataclasses.replace(
-                options, time_limit=None if limit is None
-                else max(1e-3, limit - (time.perf_counter() - t0))))
-        finally:
-            self.release(session)
-
-    def release(self, model: CpSatSession) -> None:
-        model.close()
+    def make_session(self, formula: CnfFormula | CnfSource, time_limit: float | None,
+                     threads: int | None) -> CpSatSession:
+        return CpSatSession(self, formula, time_limit, threads or DEFAULT_WORKERS)
 
 
-class CpSatSession:
+class CpSatSession(FormulaSession):
     """A CP-SAT model of a formula; more constraints and assumptions per call (the same
     interface as :class:`verify.backends.sat.SatSession`)."""
+
+    out_of_time = "UNKNOWN"
 
     def __init__(self, backend: CpSatBackend, formula: CnfFormula | CnfSource,
                  time_limit: float | None = None, workers: int = DEFAULT_WORKERS):
         from ortools.sat.python import cp_model
 
-        self.backend = backend
-        self.formula = formula = as_cnf(formula)
+        super().__init__(backend, formula)
         self.workers = int(workers)
         self.model: Any = cp_model.CpModel()
         self.proto: Any = self.model.proto
         self.num_vars = 0
-        self.clauses = 0
         self.linear = 0
-        self.build_s = 0.0
         self._solver: Any = None             # the CpSolver of the call in progress
-        #: True when writing the formula ran past ``time_limit``: every solve then answers
-        #: ``time_limit`` at once
-        self.expired = False
-        t0 = time.perf_counter()
-        for _ in range(formula.num_vars):
+        for _ in range(self.formula.num_vars):
             self.new_var()
-        for clause in formula.clauses:
-            self.add_clause(clause)
-        for con in formula.constraints:
-            if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                self.expired = True
-                break
-            if interrupts.stop_requested():
-                break                   # every solve answers "interrupted" at once
-            self.add(con)
-        self.prefer(formula.preferred)     # e.g. search near the input first
-        self.build_s = time.perf_counter() - t0
+        self.load(time_limit)
 
     def prefer(self, literals) -> None:
         """Try these literals' values first (CP-SAT's solution hint; replaces any earlier)."""
@@ -180,26 +118,16 @@ class CpSatSession:
         con.bool_or.literals.extend([_ref(int(l)) for l in clause])
         self.clauses += 1
 
-    def add(self, con: AtLeast) -> None:
-        """Add ``guard ⇒ #true(lits) >= bound``."""
-        lits = np.asarray(con.lits, dtype=np.int64)
-        m, bound, guard = len(lits), int(con.bound), int(con.guard)
-        if bound <= 0:
-            return
-        if bound > m:                                   # impossible: the guard must be false
-            self.add_clause([-guard] if guard else [])
-            return
-        if bound == 1:                                  # one of them: a clause
-            self.add_clause(lits.tolist() + ([-guard] if guard else []))
-            return
+    def add_at_least(self, lits: list[int], bound: int, guard: int) -> None:
+        lits_arr = np.asarray(lits, dtype=np.int64)
         # Σ lits = Σ_{+v} x_v + Σ_{-v} (1 - x_v): coefficients +1/-1 per variable (summed
         # where a variable repeats), the negated literals' ones move to the right-hand side
-        coeffs = np.where(lits > 0, 1, -1)
-        variables, where = np.unique(np.abs(lits) - 1, return_inverse=True)
+        coeffs = np.where(lits_arr > 0, 1, -1)
+        variables, where = np.unique(np.abs(lits_arr) - 1, return_inverse=True)
         summed = np.bincount(where, weights=coeffs, minlength=len(variables)).astype(np.int64)
         keep = summed != 0
         variables, summed = variables[keep], summed[keep]
-        lower = bound - int(np.count_nonzero(lits < 0))
+        lower = bound - int(np.count_nonzero(lits_arr < 0))
         upper = int(summed[summed > 0].sum())
         if lower > upper:                               # x and ¬x cancelled: out of reach
             self.add_clause([-guard] if guard else [])
@@ -225,13 +153,13 @@ class CpSatSession:
         """Satisfiable (status ``optimal``, ``x``: bool per variable, index 0 unused),
         unsatisfiable (``infeasible``), out of time (``time_limit``) or stopped by a stop
         request (``interrupted``; see :mod:`verify.interrupts`)."""
-        early = self._early(time_limit)
+        early = self.early(time_limit)
         if early is not None:
             return early
         native, solver, elapsed = self._call(assumptions, time_limit)
         if native not in ("OPTIMAL", "FEASIBLE"):
-            return self._answer(native, elapsed, message=self._message(native))
-        return self._answer(native, elapsed, x=self._truth(solver), objective=0.0)
+            return self.answer(native, elapsed, message=self._message(native))
+        return self.answer(native, elapsed, x=self._truth(solver), objective=0.0)
 
     def minimize(self, lits, assumptions=(), time_limit: float | None = None) -> SolveResult:
         """The fewest true literals among ``lits`` (e.g. flipped pixels) by CP-SAT's own
@@ -239,7 +167,7 @@ class CpSatSession:
         ``infeasible``, or unfinished (``time_limit`` / ``interrupted``) with the best
         solution found, if any, and CP-SAT's proven lower ``bound``. The objective is
         removed again afterwards (later :meth:`solve` calls are satisfiability questions)."""
-        early = self._early(time_limit)
+        early = self.early(time_limit)
         if early is not None:
             return early
         lits = np.asarray(lits, dtype=np.int64)
@@ -255,23 +183,12 @@ class CpSatSession:
         if solver is not None and native in ("OPTIMAL", "FEASIBLE", "UNKNOWN", "stopped"):
             bound = float(np.ceil(solver.best_objective_bound - 1e-6))
         if native not in ("OPTIMAL", "FEASIBLE"):
-            return self._answer(native, elapsed, message=self._message(native), bound=bound)
+            return self.answer(native, elapsed, message=self._message(native), bound=bound)
         value = float(round(solver.objective_value))
         if native == "FEASIBLE":              # a solution, optimality not proven
             native = "stopped" if interrupts.stop_requested() else "UNKNOWN"
-        return self._answer(native, elapsed, x=self._truth(solver), objective=value,
+        return self.answer(native, elapsed, x=self._truth(solver), objective=value,
                             bound=value if native == "OPTIMAL" else bound)
-
-    def _early(self, time_limit: float | None) -> SolveResult | None:
-        """The answer of a call that does not start, else None."""
-        if interrupts.stop_requested():
-            return self._answer("not_started", 0.0, message="not started: a stop was requested")
-        if self.expired:
-            return self._answer("expired", 0.0,
-                                message="the time limit ran out while writing the formula")
-        if time_limit is not None and time_limit <= 0:
-            return self._answer("UNKNOWN", 0.0)
-        return None
 
     def _call(self, assumptions, time_limit: float | None) -> tuple[str, Any, float]:
         """One CP-SAT run under ``assumptions``, cancellable by a stop request: the native
@@ -318,11 +235,6 @@ class CpSatSession:
     def _message(self, native: str) -> str:
         return ("CP-SAT rejected the model: " + self.model.validate()
                 if native == "MODEL_INVALID" else "")
-
-    def _answer(self, native: str, elapsed: float, message: str = "", **kw) -> SolveResult:
-        """The result for the session's answer ``native``, mapped through the status table."""
-        return SolveResult(STATUS_TABLE[native], self.backend.name, time_s=elapsed,
-                           message=message, extra={"native": native}, **kw)
 
     def close(self) -> None:
         self.model = self.proto = None

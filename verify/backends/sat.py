@@ -18,17 +18,16 @@ rebuilding anything. Time limits interrupt the solver from a timer thread; a sto
 """
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
 import numpy as np
 
 from .. import interrupts
-from ..cnf import AtLeast, CnfFormula, CnfSource, as_cnf
+from ..cnf import CnfFormula, CnfSource
 from ..errors import BackendUnavailableError, ProblemTooLargeError
-from ..problem import Problem
-from .base import Backend, Raw, SolveOptions, SolveResult, Status
+from .base import SolveResult, Status
+from .formula import FormulaBackend, FormulaSession
 
 NATIVE = ("minicard", "gluecard3", "gluecard4")
 CLAUSAL_SOLVERS = ("glucose4", "glucose42", "maplechrono", "minisat22", "cadical153", "cadical195")
@@ -51,15 +50,13 @@ STATUS_TABLE: dict[str, Status] = {
 }
 
 
-class SatBackend(Backend):
+class SatBackend(FormulaBackend):
     """BNN formulas (--encoding cnf) through python-sat: ``sat:<solver>[+<encoding>]``."""
 
     modules = ("pysat",)
-    capabilities = frozenset({"cnf"})
     install_hint = "pip install python-sat (or verify[sat])"
     status_table = STATUS_TABLE
     solver_label = "python-sat"
-    cancellable = False        # SatSession.solve runs its own cancellable slices
 
     def __init__(self, spec: str = DEFAULT_SAT):
         body = spec.split(":", 1)[1] if spec.startswith("sat:") else spec
@@ -92,99 +89,41 @@ class SatBackend(Backend):
                 f"unknown cardinality encoding {self.encoding!r}; choose one of {', '.join(names)}")
         return value
 
-    def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:   # pragma: no cover
-        raise BackendUnavailableError("SAT backends solve BNN formulas, not MIP problems")
-
-    # the backend contract, on a formula instead of a Problem: build / run / extract
-    def build(self, formula: CnfFormula | CnfSource, options: SolveOptions | None = None) -> SatSession:
-        """A live solver holding ``formula`` (writing it stops after the time limit)."""
-        return self.session(formula, (options or SolveOptions()).time_limit)
-
-    def run(self, model: SatSession, options: SolveOptions) -> SolveResult:
-        return model.solve(time_limit=options.time_limit)
-
-    def cancel(self, model: SatSession) -> None:
-        model.solver.interrupt()
-
-    def extract(self, model: SatSession, ran: SolveResult, problem, options: SolveOptions) -> Raw:
-        return Raw(native=ran.extra.get("native"), x=ran.x, objective=ran.objective,
-                   message=ran.message, extra=ran.extra)
-
-    def release(self, model: SatSession) -> None:
-        model.close()
-
-    def session(self, formula: CnfFormula | CnfSource, time_limit: float | None = None) -> SatSession:
-        """A live solver holding ``formula`` (writing it stops after ``time_limit`` s)."""
-        if not self.available():
-            raise BackendUnavailableError(f"backend {self.name!r} is not installed ({self.install_hint})")
+    def make_session(self, formula: CnfFormula | CnfSource, time_limit: float | None,
+                     threads: int | None) -> SatSession:
         return SatSession(self, formula, time_limit)
 
-    def solve_formula(self, formula: CnfFormula | CnfSource, options: SolveOptions | None = None) -> SolveResult:
-        """One satisfiability question; the result's ``x`` is the truth value per variable."""
-        options = options or SolveOptions()
-        limit = options.time_limit
-        t0 = time.perf_counter()
-        session = self.build(formula, options)
-        try:
-            return self.run(session, dataclasses.replace(
-                options, time_limit=None if limit is None
-                else max(1e-3, limit - (time.perf_counter() - t0))))
-        finally:
-            self.release(session)
 
+class SatSession(FormulaSession):
+    """A live python-sat solver holding a formula; more constraints and assumptions per call."""
 
-class SatSession:
-    """A live solver holding a formula; more constraints and assumptions per call."""
+    backend: SatBackend
 
     def __init__(self, backend: SatBackend, formula: CnfFormula | CnfSource, time_limit: float | None = None):
         from pysat.formula import IDPool
         from pysat.solvers import Solver
 
-        self.backend = backend
-        self.formula = formula = as_cnf(formula)
+        super().__init__(backend, formula)
         self.solver = Solver(name=backend.solver)
-        self.pool = IDPool(start_from=formula.num_vars + 1)
-        self.clauses = 0
+        self.pool = IDPool(start_from=self.formula.num_vars + 1)
         self.atmost = 0
-        self.build_s = 0.0
-        #: True when writing the formula ran past ``time_limit`` (clausal encodings of wide
-        #: layers can take minutes): every solve then answers ``time_limit`` at once
-        self.expired = False
-        t0 = time.perf_counter()
-        for clause in formula.clauses:
-            self.add_clause(clause)
-        for con in formula.constraints:
-            if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                self.expired = True
-                break
-            if interrupts.stop_requested():
-                break                   # every solve answers "interrupted" at once
-            self.add(con)
-        self.prefer(formula.preferred)     # e.g. search near the input first
-        self.build_s = time.perf_counter() - t0
+        self.load(time_limit)
 
     def prefer(self, literals) -> None:
         """Branch on these literals' values first (the solver's saved phases)."""
         if hasattr(self.solver, "set_phases"):
-            self.solver.set_phases([int(l) for l in literals])
+            self.solver.set_phases([int(lit) for lit in literals])
 
     def new_var(self) -> int:
         return self.pool.id(("extra", self.pool.top + 1))
 
     def add_clause(self, clause) -> None:
-        self.solver.add_clause([int(l) for l in clause])
+        self.solver.add_clause([int(lit) for lit in clause])
         self.clauses += 1
 
-    def add(self, con: AtLeast) -> None:
-        """Add ``guard ⇒ #true(lits) >= bound``."""
-        lits = [int(l) for l in con.lits]
-        m, bound, guard = len(lits), int(con.bound), int(con.guard)
-        if bound <= 0:
-            return
-        if bound > m:                                   # impossible: the guard must be false
-            self.add_clause([-guard] if guard else [])
-            return
-        negated = [-l for l in lits]                    # at most m - bound of them true
+    def add_at_least(self, lits: list[int], bound: int, guard: int) -> None:
+        m = len(lits)
+        negated = [-lit for lit in lits]                # at most m - bound of them true
         if self.backend.encoding == "native":
             if guard:
                 self.solver.add_atmost(negated + [guard] * bound, m)
@@ -194,11 +133,8 @@ class SatSession:
             return
         from pysat.card import CardEnc
         if bound == m:                                  # all literals true: unit clauses
-            for l in lits:
-                self.add_clause([l, -guard] if guard else [l])
-            return
-        if bound == 1:
-            self.add_clause(lits + ([-guard] if guard else []))
+            for lit in lits:
+                self.add_clause([lit, -guard] if guard else [lit])
             return
         cnf = CardEnc.atmost(lits=negated, bound=m - bound, vpool=self.pool,
                              encoding=self.backend._enc_type())
@@ -209,6 +145,9 @@ class SatSession:
         for clause in cnf.clauses:
             self.add_clause(clause + [-guard] if guard else clause)
 
+    def stop(self) -> None:
+        self.solver.interrupt()
+
     def size(self) -> dict:
         return {"variables": int(self.pool.top), "clauses": self.clauses, "atmost": self.atmost}
 
@@ -217,33 +156,24 @@ class SatSession:
         unsatisfiable (``infeasible``), out of time (``time_limit``) or stopped by a stop
         request (``interrupted``; see :mod:`verify.interrupts`)."""
         t0 = time.perf_counter()
-        if interrupts.stop_requested():
-            return self._answer("not_started", 0.0, message="not started: a stop was requested")
-        if self.expired:
-            return self._answer("expired", 0.0,
-                                message="the time limit ran out while writing the formula")
         if time_limit is not None and self.backend.solver in NO_INTERRUPT:
             raise BackendUnavailableError(
                 f"python-sat cannot interrupt {self.backend.solver}, so it cannot keep a time "
                 "limit; drop the time limit or use sat:glucose4+totalizer")
-        if time_limit is not None and time_limit <= 0:
-            return self._answer("unknown", 0.0)
+        early = self.early(time_limit)
+        if early is not None:
+            return early
         answer = self._run([int(a) for a in assumptions],
                            None if time_limit is None else t0 + time_limit)
         elapsed = time.perf_counter() - t0
         if answer is None:
-            return self._answer("stopped" if interrupts.stop_requested() else "unknown", elapsed)
+            return self.answer("stopped" if interrupts.stop_requested() else "unknown", elapsed)
         if not answer:
-            return self._answer("unsat", elapsed)
+            return self.answer("unsat", elapsed)
         model = np.asarray(self.solver.get_model(), dtype=np.int64)
         truth = np.zeros(max(self.pool.top, self.formula.num_vars) + 1, dtype=bool)
         truth[model[model > 0]] = True
-        return self._answer("sat", elapsed, x=truth, objective=0.0)
-
-    def _answer(self, native: str, elapsed: float, message: str = "", **kw) -> SolveResult:
-        """The result for the session's answer ``native``, mapped through the status table."""
-        return SolveResult(STATUS_TABLE[native], self.backend.name, time_s=elapsed,
-                           message=message, extra={"native": native}, **kw)
+        return self.answer("sat", elapsed, x=truth, objective=0.0)
 
     def _run(self, assumptions: list[int], deadline: float | None) -> bool | None:
         """True/False, or None when the deadline passed or a stop was requested. Some
