@@ -40,14 +40,10 @@ from ..regions import Box, L0Ball, L1Ball, L2Ball, LinfBall, Region
 from ..results import AdversarialResult, Outcome, outcome_of
 from ..validate import check
 from .bnn import BnnTask, bnn_min_flips
-from .common import SNAP_TOL, bound_budget, is_adversarial, repair, round_away, snap
-from .context import TaskContext, as_input, prepare
+from .common import bound_budget, is_adversarial, repair, round_away, snap
+from .context import TaskContext, prepare
 
-# the helpers other modules imported from here, under their old names
-__all__ = ["DEFAULT_GAP", "SNAP_TOL", "bound_budget", "is_adversarial", "min_adversarial",
-           "round_away", "snap"]
-_as_input = as_input
-_repair = repair
+__all__ = ["DEFAULT_GAP", "min_adversarial"]
 
 DEFAULT_GAP = 1e-4
 

@@ -47,15 +47,11 @@ from ..errors import InvalidInputError
 from ..progress import describe_query, report, seconds
 from ..regions import budget_region
 from ..results import CertifyResult, Outcome
-from .adversarial import _repair, bound_budget, is_adversarial, snap
+from .common import VERIFY_MARGIN, bound_budget, is_adversarial, repair, snap
 from .context import prepare
 from .bnn import BnnTask, bnn_certify
 from .engine_stage import (SMALL_MIP_RELUS, check_engine, cheap_bounds, engine_summary,
                            engine_time, method_of, mip_bounds, run_engine)
-
-#: Logit margin used when *proving* robustness: other labels must stay this far below.
-VERIFY_MARGIN = 1e-6
-
 
 @interrupts.scoped
 def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str = "linf",
@@ -200,7 +196,7 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
         if res.x is not None and (not l2 or res.objective <= budget):
             candidate = snap(query.decode(res.x), center, None)
             if not is_adversarial(model, candidate, label, target)[0]:
-                candidate = _repair(model, candidate, center, label, target, None)
+                candidate = repair(model, candidate, center, label, target, None)
                 if candidate is not None and not _within(candidate, center, region, eps, norm, pixels):
                     candidate = None
             if candidate is not None:

@@ -61,7 +61,7 @@ from ..models import LoadedModel, load_model
 from ..network import Network
 from ..regions import InputBox
 from ..results import Result
-from .adversarial import bound_budget
+from .common import bound_budget
 from .engine_stage import (SMALL_MIP_RELUS, check_engine, cheap_bounds, engine_summary,
                            engine_time, method_of, mip_bounds, run_engine)
 from ..vnnlib import PropertyCase, VnnProperty, format_counterexample, parse_vnnlib
