@@ -19,9 +19,6 @@ Tools, each on every instance of the same run:
   ``verify``): ``Marabou.read_onnx`` + the VNN-LIB file through ``MarabouCore.loadProperty``,
   one worker, ``timeoutInSeconds``; a fresh subprocess per instance.
 
-If ``run_vnncomp`` has no ``engine`` parameter (before the engine is wired in) both ``auto``
-and ``mip`` run its one pipeline, and the report says so.
-
 Every instance runs in a worker process (``--jobs`` at a time, default 2: one per core; each
 solver gets ``cores // jobs`` threads), with the instance's time limit (``--timeout``, default
 120 s) and a hard kill ``GRACE`` seconds later. Times are measured inside the worker, from
@@ -46,7 +43,6 @@ verdict, time and the stage that settled it, per tool).
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import queue
@@ -148,17 +144,16 @@ def verify_worker() -> None:
     from verify.vnncomp import run_vnncomp
     from verify.vnnlib import read_counterexample
 
-    has_engine = "engine" in inspect.signature(run_vnncomp).parameters
-    print(json.dumps({"ready": True, "engine_option": has_engine}), file=out, flush=True)
+    print(json.dumps({"ready": True}), file=out, flush=True)
     for line in sys.stdin:
         task = json.loads(line)
         with tempfile.TemporaryDirectory(prefix="verify-engine-") as tmp:
             tmp = Path(tmp)
             (tmp / "instances.csv").write_text(f"{task['onnx']},{task['vnnlib']},{task['timeout']:g}\n")
-            kwargs = {"engine": task["tool"]} if has_engine else {}
             t0 = time.perf_counter()
             try:
-                rows = run_vnncomp(tmp, tmp / "results.csv", threads=task["threads"], **kwargs)
+                rows = run_vnncomp(tmp, tmp / "results.csv", threads=task["threads"],
+                                   engine=task["tool"])
                 wall = time.perf_counter() - t0
                 row = rows[0]
                 x = None
@@ -167,11 +162,10 @@ def verify_worker() -> None:
                 answer = {"verdict": row["verdict"], "stage": row.get("stage") or row["method"] or "",
                           "method": row["method"],
                           "time_s": wall, "tool_time_s": float(row["time_s"] or "nan"),
-                          "error": row["error"], "x": x, "engine_option": has_engine}
+                          "error": row["error"], "x": x}
             except Exception as exc:  # noqa: BLE001 - reported as the instance's error
                 answer = {"verdict": "error", "stage": "", "time_s": time.perf_counter() - t0,
-                          "error": f"{type(exc).__name__}: {exc}", "x": None,
-                          "engine_option": has_engine}
+                          "error": f"{type(exc).__name__}: {exc}", "x": None}
         print(json.dumps(answer), file=out, flush=True)
 
 
@@ -519,7 +513,6 @@ def report(records: list[dict], networks: list[str], tools: list[str], wall: flo
     problems = disagreements(records)
     for p in problems:
         print(f"!!! WRONG ANSWER SOMEWHERE: {p}", file=sys.stderr)
-    engine_option = {r.get("engine_option") for r in records if r["tool"] != "marabou"} - {None}
     summary = markdown_table(
         ["network", "tool", "instances", "decided", "sat", "unsat", "timeout", "of which late",
          "other",
@@ -546,9 +539,6 @@ def report(records: list[dict], networks: list[str], tools: list[str], wall: flo
         "(maraboupy, `Marabou.read_onnx` on a batch-1 copy of the ONNX file, which its parser "
         "needs, + the VNN-LIB file via `loadProperty`, 1 worker), a fresh process per instance.",
     ]
-    if engine_option == {False}:
-        notes += ["", "**Note:** this tree's `run_vnncomp` has no `engine` option yet: `auto` and "
-                      "`mip` both ran its one pipeline (attack → interval/symbolic/LP bounds → MIP)."]
     notes += ["", "Every `sat` counterexample was re-checked with onnxruntime (inside the box, output "
                   "condition holds on onnxruntime's outputs); verdicts cross-checked between tools: "
               + ("**PROBLEMS:**\n\n" + "\n".join(f"- **{p}**" for p in problems) if problems
