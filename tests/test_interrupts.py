@@ -281,3 +281,17 @@ def test_tasks_return_their_best_so_far_once_a_stop_is_requested():
         assert vnn.verdict == "timeout" and vnn.interrupted and vnn.to_dict()["interrupted"]
         assert interrupts.stop_requested()          # inner calls leave the request in place
     assert not interrupts.stop_requested()          # the outermost scope ends it
+
+
+def test_watchdog_cancels_a_run_that_ignores_its_time_limit():
+    """A native call that checks no time limit (as HiGHS's presolve does not) is cancelled
+    once ``deadline_s`` has passed; that is not recorded as a stop request."""
+    cancelled = threading.Event()
+    start = time.perf_counter()
+    result = interrupts.call_cancellable(lambda: cancelled.wait(30.0), cancelled.set, deadline_s=0.3)
+    assert result is True and cancelled.is_set()
+    assert time.perf_counter() - start < 20.0
+    assert not interrupts.stop_requested()
+    # without a deadline nothing cancels a call that finishes on its own
+    done = threading.Event()
+    assert interrupts.call_cancellable(lambda: 7, done.set) == 7 and not done.is_set()

@@ -48,6 +48,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -110,7 +111,8 @@ def _safe_cancel(cancel: Callable[[], None]) -> None:
 
 # -- native solves -------------------------------------------------------------------------
 
-def call_cancellable(run: Callable[[], T], cancel: Callable[[], None]) -> T:
+def call_cancellable(run: Callable[[], T], cancel: Callable[[], None],
+                     deadline_s: float | None = None) -> T:
     """``run()`` — one native solver call — such that a stop request cancels it with
     ``cancel()`` (the solver's own interrupt; it must be safe to call from another thread, at
     any time, more than once). Returns what ``run()`` returns (the solver then reports that
@@ -122,6 +124,10 @@ def call_cancellable(run: Callable[[], T], cancel: Callable[[], None]) -> T:
     solver has started is forgotten by some solvers: SCIP). A ``KeyboardInterrupt`` while
     waiting (Python's own SIGINT handler) cancels the solve and becomes a stop request; the
     solve's result is still returned (a second one is re-raised).
+
+    ``deadline_s``: seconds after which ``cancel()`` is sent too, as a watchdog for solvers
+    whose own time limit is not checked in every phase (HiGHS's MIP presolve and root LP can
+    run many seconds past it). That is not a stop request: the caller labels the result.
     """
     ticket = next(_tickets)
     _cancels[ticket] = cancel
@@ -141,9 +147,11 @@ def call_cancellable(run: Callable[[], T], cancel: Callable[[], None]) -> T:
 
         worker = threading.Thread(target=work, name="verify-solver", daemon=True)
         worker.start()
+        overdue = None if deadline_s is None else time.perf_counter() + deadline_s
         while not finished.is_set():
             try:
-                if not finished.wait(POLL_S) and _stop.is_set():
+                if not finished.wait(POLL_S) and (
+                        _stop.is_set() or (overdue is not None and time.perf_counter() > overdue)):
                     _safe_cancel(cancel)
             except KeyboardInterrupt:
                 _safe_cancel(cancel)

@@ -29,6 +29,10 @@ from ..errors import BackendUnavailableError
 from ..problem import Problem
 from ..status import Status
 
+#: Seconds past a solve's time limit after which it is cancelled (see
+#: :func:`verify.interrupts.call_cancellable`): some solvers check their limit only now and then.
+TIME_LIMIT_GRACE_S = 1.0
+
 __all__ = ["Backend", "LpSession", "Raw", "SolveOptions", "SolveResult", "Status"]
 
 
@@ -210,8 +214,10 @@ class Backend(ABC):
         build_s = time.perf_counter() - t0
         try:
             if self.cancellable:
+                watchdog = (None if options.time_limit is None
+                            else max(options.time_limit, 0.0) + TIME_LIMIT_GRACE_S)
                 ran = interrupts.call_cancellable(lambda: self.run(model, options),
-                                                  lambda: self.cancel(model))
+                                                  lambda: self.cancel(model), watchdog)
             else:
                 ran = self.run(model, options)
             elapsed = time.perf_counter() - t0
@@ -219,7 +225,12 @@ class Backend(ABC):
         finally:
             self.release(model)
         raw.extra["build_s"] = build_s
-        return self._settle(raw, problem, options, elapsed)
+        result = self._settle(raw, problem, options, elapsed)
+        if (result.status == Status.INTERRUPTED and not interrupts.stop_requested()
+                and options.time_limit is not None and elapsed > options.time_limit):
+            # the time-limit watchdog, not the user, stopped it
+            result = dataclasses.replace(result, status=Status.TIME_LIMIT)
+        return result
 
     def _settle(self, raw: Raw, problem: Problem, options: SolveOptions,
                 elapsed: float) -> SolveResult:

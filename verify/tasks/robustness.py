@@ -50,6 +50,7 @@ from ..results import CertifyResult, Outcome
 from .common import VERIFY_MARGIN, bound_budget, is_adversarial, repair, snap
 from .context import prepare
 from .bnn import BnnTask, bnn_certify
+from .bnn_int import certify_integer, is_integer_bnn
 from .engine_stage import (SMALL_MIP_RELUS, check_engine, cheap_bounds, engine_summary,
                            engine_time, method_of, mip_bounds, run_engine)
 
@@ -86,6 +87,9 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
                                         ctx.options.engine)
     if target is not None:
         check_labels(model.network.num_classes, label, target)
+    if ctx.binarized and is_integer_bnn(model.network):
+        return certify_integer(model, center, label, target, encoding, backend, time_limit,
+                               threads, eps, norm, pixels, t0)
     if ctx.binarized:
         if pixels is None or eps is not None:
             raise InvalidInputError("a BNN sees each pixel as one bit: give the budget as "
@@ -167,8 +171,9 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     report(f"certify: {describe_query(query)}")
     if query.property.proven_infeasible:
         return done(Outcome.VERIFIED, "bounds")
-    # 2b. a thorough search before any solver call
-    if pixels is None:
+    # 2b. a thorough search before any solver call (not after the engine: its attack, PGD
+    #     and APGD with restarts and targeted runs, is stronger, and the time left is the MIP's)
+    if pixels is None and engine_result is None:
         report("certify: not settled by the bounds; thorough attack ...")
         greedy = greedy_pixels(net, center, label, target, margin, lo, hi)
         best = min_norm_search(net, center, norm, label, target, margin, lo, hi, seeds=[greedy])
