@@ -111,3 +111,24 @@ def test_plain_output_has_no_solver_banner():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "HiGHS" not in proc.stdout and "Copyright" not in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("multiclass")
+
+
+def test_compile_cache_goes_to_the_cache_dir_and_can_be_switched_off(tmp_path):
+    """The CLI points JAX's persistent compilation cache at $VERIFY_CACHE_DIR/jax (created),
+    and leaves JAX alone with VERIFY_CACHE_DIR=off or an unwritable place."""
+    probe = ("import os; from verify.cli.app import _use_compile_cache; _use_compile_cache(); "
+             "print(os.environ.get('JAX_COMPILATION_CACHE_DIR', '-'))")
+
+    def cache_dir(value: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+        env["VERIFY_CACHE_DIR"] = value
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                             text=True, check=True)
+        return out.stdout.strip()
+
+    assert cache_dir(str(tmp_path / "c")) == str(tmp_path / "c" / "jax")
+    assert (tmp_path / "c" / "jax").is_dir()
+    assert cache_dir("off") == "-"
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cache_dir(str(blocker)) == "-"

@@ -9,7 +9,10 @@ quits at once (:mod:`verify.interrupts`).
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import warnings
+from pathlib import Path
 
 from .. import interrupts
 from ..errors import VerifyError
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    _use_compile_cache()
     # stdout carries results only: native solver output (HiGHS's banner, ...) goes to stderr;
     # Ctrl-C / SIGTERM stop the work, the result so far is printed and saved, exit code 130
     with results_only_stdout(), warnings.catch_warnings(), interrupts.install_handlers():
@@ -73,6 +77,35 @@ def main(argv: list[str] | None = None) -> int:
             # the reader of stdout went away (`verify models | head`): stop quietly, as a
             # command killed by SIGPIPE would
             return 141
+
+
+def _use_compile_cache() -> None:
+    """Keep JAX's compiled bound-engine functions on disk between runs, so a command pays
+    the compilation (seconds per network architecture) once, not on every call: in
+    ``$VERIFY_CACHE_DIR/jax`` (default ``$XDG_CACHE_HOME/verify``, else ``~/.cache/verify``).
+    ``VERIFY_CACHE_DIR=off`` disables it; an unwritable place is skipped silently. Set in the
+    environment before JAX is imported (child processes inherit it) and never overrides a
+    ``JAX_COMPILATION_CACHE_DIR`` the user chose."""
+    root = os.environ.get("VERIFY_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "verify")
+    if root.lower() in ("off", "0", "none") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    folder = Path(root) / "jax"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if not os.access(folder, os.W_OK):
+        return
+    settings = {"JAX_COMPILATION_CACHE_DIR": str(folder),
+                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    if "jax" in sys.modules:        # already imported (main() called in-process): configure it
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", settings["JAX_COMPILATION_CACHE_DIR"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    else:
+        os.environ.update(settings)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
