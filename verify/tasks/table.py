@@ -155,7 +155,8 @@ def _min_adv(norm: str, summary: str, aliases: tuple[str, ...] = ()) -> TaskSpec
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     _min_adv("card", "provably minimal number of changed pixels that changes the label"),
     _min_adv("l1", "provably minimal L1 change that changes the label"),
-    _min_adv("l2", "provably minimal sum of squared changes that changes the label",
+    _min_adv("l2", "provably minimal sum of squared changes that changes the label (an MIQP: "
+                   "needs scip, the default here, or cplex)",
              aliases=("min-adv-sum",)),
     _min_adv("linf", "provably minimal L∞ change that changes the label"),
     TaskSpec("certify", _certify, ("eps", "norm", "pixels", "target", "engine"),
