@@ -57,3 +57,24 @@ def read_records(log: Path) -> list[dict]:
     if not log.is_file():
         return []
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def write_robustness_instances(folder: Path, model, onnx_name: str, epsilons, digits: int,
+                               timeout: float) -> tuple[list[str], list[int]]:
+    """VNN-COMP-style L∞ robustness properties of ``model`` (a loaded verify model) for the
+    first ``digits`` correctly classified test digits at each ε, and ``instances.csv`` naming
+    them with ``onnx_name``. Returns the instance rows and the chosen test indices."""
+    from verify.data import test_digits
+    from verify.vnnlib import write_robustness_property
+
+    x, y = test_digits(200)
+    chosen = [i for i in range(len(x)) if model.label(x[i]) == y[i]][:digits]
+    rows = []
+    for eps in epsilons:
+        for i in chosen:
+            name = f"prop_{i}_eps_{eps:.3f}.vnnlib"
+            write_robustness_property(folder / name, x[i].ravel(), int(y[i]), eps,
+                                      model.network.num_outputs)
+            rows.append(f"{onnx_name},{name},{timeout:g}")
+    (folder / "instances.csv").write_text("\n".join(rows) + "\n")
+    return rows, chosen

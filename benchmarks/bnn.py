@@ -1,27 +1,33 @@
-"""Binarized networks: flip-robustness queries per encoding and solver, and minimal flips.
+"""Binarized networks: the same robustness questions for every configuration, and minimal flips.
 
-For each test digit and each budget k (at most k flipped input bits) the same question —
-"can at most k flipped pixels change the label?" — is built once as a cardinality formula
-(:func:`verify.encodings.bnn.bnn_formula`) and answered by every configuration:
+Networks: ``bnn`` (binarized inputs) and ``bnn-int8`` (8-bit integer inputs), the latter
+included when the model is bundled (``--models`` chooses). Per test digit:
 
-* CNF, native cardinality: ``sat:minicard``, ``sat:gluecard4``;
-* CNF, clausal cardinality (``pysat.card``) on a CDCL solver: ``sat:glucose4+totalizer``,
-  ``sat:glucose4+cardnetwrk`` (first ``--clausal-digits`` digits only: they are slow);
-* MIP (continuous pre-activations + big-M) and pure IP, both on HiGHS.
+* **Queries** — "at most ``k`` changed pixels" for k in {1, 2, 3, 5} (``bnn``: flipped bits;
+  ``bnn-int8``: pixels set to any grey level) and, for ``bnn-int8``, "every pixel within
+  ``±e`` grey levels" for e in {1, 2, 4}. Each question is built once as a formula
+  (:meth:`verify.tasks.bnn.BnnTask.formula`) and answered by every configuration: CNF with
+  native cardinality (``sat:minicard``, ``sat:gluecard4``), ``cpsat``, ``portfolio`` (CP-SAT
+  and the 0-1 IP on HiGHS racing), ``default`` (what ``verify certify`` runs: MiniCard for
+  0.5 s, then the portfolio), CNF with a clausal cardinality encoding (``sat:glucose4+totalizer``,
+  first ``--clausal-digits`` digits only: slow), and the MIP (big-M) and pure IP renderings
+  on HiGHS. Time per query = writing the formula into the solver + solving; a query that
+  hits ``--time-limit`` is a ``timeout`` and counts as the limit in medians.
+* **Minimal flips** — ``verify.min_adversarial(norm="card")`` per digit for the default
+  configuration and the others in ``MIN_CONFIGS`` (``--min-time-limit``, default 60 s):
+  status, the example's flips and the proven lower bound.
 
-Time per query = rendering the formula for that solver + solving (the formula itself is
-shared and timed apart). A query that hits ``--time-limit`` is recorded as ``timeout`` and
-counts as the limit in medians (so those medians are lower bounds). Verdicts are checked for
-agreement (SAT: a counterexample exists; UNSAT: verified); every SAT answer's bits are
-re-checked by the Keras model. The greedy flip attack that ``verify certify`` runs first is
-recorded beside, but the queries are run whatever it found, so that every configuration
-answers the same exact question. Then the minimal number of flips per digit
-(``verify.min_adversarial`` on the default CNF path and on the IP/HiGHS path).
+Every SAT answer's input is re-checked by the Keras model, and decided verdicts must agree
+between configurations (the report counts disagreements). The report gives, per network,
+each configuration's median and maximum time, undecided count, queries decided within 10 s,
+and its **ratio to the fastest configuration's median**; the default configuration (what
+``verify certify`` runs: ``DEFAULT``) is marked.
 
-Every record goes to ``results/bnn.jsonl`` (``--resume`` skips what is there); ``--report``
-rewrites ``results/bnn.md``/``.json``.
+Records go to ``results/<name>.jsonl`` (``--resume`` skips what is there); ``--report``
+rewrites ``results/<name>.md``/``.json`` from them (``--name``, default ``bnn``).
 
-    python benchmarks/bnn.py --digits 20
+    python benchmarks/bnn.py                       # 20 digits, both networks (long)
+    python benchmarks/bnn.py --digits 2 --time-limit 5 --min-time-limit 10 --name bnn-smoke
     python benchmarks/bnn.py --report
 """
 from __future__ import annotations
@@ -37,33 +43,88 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import RESULTS, append_record, markdown_table, read_records, write_results  # noqa: E402
 
-LOG = RESULTS / "bnn.jsonl"
-NATIVE = ["sat:minicard", "sat:gluecard4"]
-CLAUSAL = ["sat:glucose4+totalizer", "sat:glucose4+cardnetwrk"]
+#: Record format of this version of the script (older records in the log are ignored).
+VERSION = 2
+MODELS = ("bnn", "bnn-int8")
+NATIVE = ["default", "sat:minicard", "sat:gluecard4", "cpsat", "portfolio"]
+CLAUSAL = ["sat:glucose4+totalizer"]
 MIPS = [("mip", "highs"), ("ip", "highs")]
 BUDGETS = (1, 2, 3, 5)
+GREY_LEVELS = (1, 2, 4)
+#: what ``verify certify`` runs on a BNN without options: MiniCard for 0.5 s, then the
+#: portfolio (:func:`verify.tasks.bnn.solve_staged`)
+DEFAULT = "default"
+#: ... and on integer-input networks (verify.tasks.bnn_int: the cnf encoding's default backend)
+DEFAULT_INTEGER = "sat:minicard"
+#: minimal-flips configurations: (encoding, backend or None for the default)
+MIN_CONFIGS = [("cnf", None), ("cnf", "portfolio"), ("cnf", "cpsat"), ("ip", "highs")]
 
 
-def record(rec: dict) -> None:
-    append_record(LOG, rec)
+def config_name(encoding: str, backend: str) -> str:
+    return backend if encoding == "cnf" else f"{encoding}:{backend}"
 
 
-def load_log() -> list[dict]:
-    return read_records(LOG)
+#: Configurations that can ignore their interrupt for minutes (gluecard4 on wide cardinality
+#: constraints, see the README): run in a forked child that is killed past the limit.
+HANGS = {"sat:gluecard4"}
+#: Seconds past the limit before a forked query is killed.
+GRACE_S = 5.0
 
 
-def answer(task, formula, encoding: str, backend: str, limit: float) -> dict:
-    """Render + solve one formula; verdict sat/unsat/timeout, time, sizes, Keras check."""
-    from verify.backends import SolveOptions, Status, get_backend
-    from verify.backends.sat import SatBackend
+def answer_isolated(task, formula, encoding: str, backend: str, limit: float) -> dict:
+    """:func:`answer` in a forked child (solving only; the parent re-checks the example with
+    Keras), killed ``GRACE_S`` past the limit: a query that hangs is a ``timeout``."""
+    import multiprocessing as mp
+
+    import numpy as np
+
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send(answer(task, formula, encoding, backend, limit, validate=False))
+        except BaseException as exc:  # noqa: BLE001 - reported as the query's verdict
+            send.send({"verdict": "error", "time_s": 0.0, "note": str(exc)[:120]})
+
+    t0 = time.perf_counter()
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    try:
+        if receive.poll(limit + GRACE_S):
+            rec = receive.recv()
+        else:
+            rec = {"verdict": "timeout", "time_s": round(time.perf_counter() - t0, 4),
+                   "note": f"killed {GRACE_S:g} s past the limit (ignored its interrupt)"}
+    finally:
+        proc.kill()
+        proc.join()
+    bits = rec.pop("bits", None)
+    if bits is not None:
+        rec["keras_confirms"] = task.validated(np.asarray(bits, dtype=task.bits.dtype))[0] is not None
+    return rec
+
+
+def answer(task, formula, encoding: str, backend: str, limit: float, validate: bool = True) -> dict:
+    """Render + solve one formula; verdict sat/unsat/timeout, time, sizes, Keras check
+    (``validate=False``: the example's bits instead, as ``bits``)."""
+    from verify.backends import SolveOptions, Status, check_cnf_backend, get_backend
     from verify.encodings.bnn import to_problem
     from verify.errors import ProblemTooLargeError
 
     t0 = time.perf_counter()
     size: dict = {}
     try:
-        if encoding == "cnf":
-            session = SatBackend(backend).session(formula, limit)
+        if backend == "default" and task.parts.integer:
+            backend = DEFAULT_INTEGER          # integer inputs: what int_certify runs
+        if backend == "default":
+            from verify.tasks.bnn import solve_staged
+            stages: dict = {}
+            res = solve_staged(formula, None, limit, 1, stages)
+            size = {"answered_by": stages.get("answered_by")}
+            bits = formula.bits_from(res.x) if res.x is not None else None
+        elif encoding == "cnf":
+            session = check_cnf_backend(backend, 1).session(formula, limit)
             size = session.size()
             try:
                 res = session.solve((), max(1e-3, limit - (time.perf_counter() - t0)))
@@ -82,197 +143,224 @@ def answer(task, formula, encoding: str, backend: str, limit: float) -> dict:
     out = {"time_s": round(elapsed, 4), "size": size}
     if bits is not None:
         out["verdict"] = "sat"
-        out["keras_confirms"] = task.validated(bits)[0] is not None
+        if validate:
+            out["keras_confirms"] = task.validated(bits)[0] is not None
+        else:
+            out["bits"] = [int(b) for b in bits]
     elif res.status == Status.INFEASIBLE:
         out["verdict"] = "unsat"
     else:
         out["verdict"] = "timeout"
+    if "solver" in (res.extra or {}):
+        out["won"] = res.extra["solver"]            # the portfolio member that answered
+    return out
+
+
+def questions(task, integer: bool):
+    """``(name, formula builder)`` per question of one digit."""
+    out = [(f"k={k}", (lambda k=k: task.formula(budget=k))) for k in BUDGETS]
+    if integer:
+        from verify.tasks.bnn_int import box
+        out += [(f"eps={e}", (lambda e=e: task.formula(region=box(task, e)))) for e in GREY_LEVELS]
+    return out
+
+
+def models_present(names) -> list:
+    """The bundled models among ``names`` (a missing ``bnn-int8`` is left out, with a note)."""
+    from verify import load_model
+    from verify.errors import VerifyError
+
+    out = []
+    for name in names:
+        try:
+            out.append(load_model(name))
+        except VerifyError as exc:
+            print(f"skipping {name}: {exc}", file=sys.stderr)
     return out
 
 
 def run(args) -> None:
     import numpy as np
 
-    from verify import load_model, min_adversarial
+    from verify import min_adversarial
     from verify.data import test_digits
-    from verify.tasks.bnn import BnnTask, greedy_flips
+    from verify.tasks.bnn import BnnTask
 
-    model = load_model(args.model)
-    x, y = test_digits()
-    done = {(r["kind"], r["digit"], r.get("k"), r.get("config")) for r in load_log()
-            if r.get("model") == args.model} if args.resume else set()
+    log = RESULTS / f"{args.name}.jsonl"
+    x, _ = test_digits()
+    done = {(r["model"], r["kind"], r["digit"], r.get("question"), r["config"])
+            for r in read_records(log) if r.get("version") == VERSION} if args.resume else set()
     configs = [("cnf", b) for b in NATIVE] + [("cnf", b) for b in CLAUSAL] + MIPS
-    for idx in range(args.start, args.start + args.digits):
-        image = x[idx].astype(np.float64).ravel()
-        label = model.label(image)
-        for k in BUDGETS:
+    for model in models_present(args.models.split(",")):
+        for idx in range(args.start, args.start + args.digits):
+            image = x[idx].astype(np.float64).ravel()
+            label = model.label(image)
             task = BnnTask.create(model, image, label, None, "cnf", None, None, None)
-            t0 = time.perf_counter()
-            formula = task.formula(budget=k)
-            build = time.perf_counter() - t0
-            hit = greedy_flips(task, k)
-            attack = hit is not None and task.validated(hit)[0] is not None
-            line = [f"digit {idx:3d} k={k}: unstable {formula.stats['unstable']}"
-                    f"{' (attack finds one)' if attack else ''}"]
-            for encoding, backend in configs:
-                config = f"{encoding}:{backend}" if encoding != "cnf" else backend
-                if ("query", idx, k, config) in done:
+            for question, build in questions(task, task.parts.integer):
+                t0 = time.perf_counter()
+                formula = build()
+                build_s = time.perf_counter() - t0
+                line = [f"{model.name} digit {idx:3d} {question}: unstable {formula.stats['unstable']}"]
+                for encoding, backend in configs:
+                    config = config_name(encoding, backend)
+                    if (model.name, "query", idx, question, config) in done:
+                        continue
+                    if backend in CLAUSAL and (idx >= args.start + args.clausal_digits
+                                               or task.parts.integer):
+                        continue            # slow; and on integer inputs out of memory (GBs)
+                    ask = answer_isolated if backend in HANGS else answer
+                    rec = ask(task, formula, encoding, backend, args.time_limit)
+                    rec.update(version=VERSION, kind="query", model=model.name, digit=idx,
+                               label=label, question=question, config=config, encoding=encoding,
+                               formula_s=round(build_s, 4), formula=formula.size(),
+                               unstable=formula.stats["unstable"])
+                    append_record(log, rec)
+                    line.append(f"{config} {rec['verdict']} {rec['time_s']:.2f}s")
+                print(" | ".join(line), flush=True)
+            for encoding, backend in MIN_CONFIGS:
+                config = config_name(encoding, backend or "default")
+                if (model.name, "min_flips", idx, None, config) in done or \
+                        idx >= args.start + args.min_digits:
                     continue
-                if backend in CLAUSAL and idx >= args.start + args.clausal_digits:
-                    continue
-                rec = answer(task, formula, encoding, backend, args.time_limit)
-                rec.update(kind="query", model=args.model, digit=idx, label=label, k=k,
-                           config=config, encoding=encoding, formula_s=round(build, 4),
-                           formula=formula.size(), unstable=formula.stats["unstable"],
-                           attack_found=attack)
-                record(rec)
-                line.append(f"{config} {rec['verdict']} {rec['time_s']:.2f}s")
-            print(" | ".join(line), flush=True)
-        for encoding, backend in (("cnf", None), ("ip", "highs")):
-            config = f"{encoding}:{backend or 'default'}"
-            if ("min_flips", idx, None, config) in done or idx >= args.start + args.min_digits:
-                continue
-            r = min_adversarial(model, image, encoding=encoding, backend=backend,
-                                time_limit=args.min_time_limit)
-            record({"kind": "min_flips", "model": args.model, "digit": idx, "label": label,
-                    "config": config, "backend": r.backend, "status": r.status,
+                r = min_adversarial(model, image, norm="card", encoding=encoding, backend=backend,
+                                    time_limit=args.min_time_limit)
+                append_record(log, {
+                    "version": VERSION, "kind": "min_flips", "model": model.name, "digit": idx,
+                    "label": label, "config": config, "backend": r.backend, "status": r.status,
                     "flips": r.objective, "bound": r.bound, "time_s": round(r.time_s, 3),
                     "adversarial_label": r.adversarial_label, "calls": r.stats.get("calls"),
-                    "greedy_flips": r.stats.get("greedy_flips")})
-            print(f"digit {idx:3d} min flips [{config}]: {r.status} {r.objective} "
-                  f"(bound {r.bound}) in {r.time_s:.2f}s", flush=True)
-
-
-def _latest(records: list[dict], kind: str) -> dict:
-    out = {}
-    for r in records:
-        if r["kind"] == kind:
-            out[(r["digit"], r.get("k"), r["config"])] = r
-    return out
+                    "greedy_flips": r.stats.get("greedy_flips"),
+                    "keras_confirms": None if r.adversarial is None else
+                    int(model.reference_labels(r.adversarial)[0]) != label})
+                print(f"{model.name} digit {idx:3d} min flips [{config}]: {r.status} {r.objective} "
+                      f"(bound {r.bound}) in {r.time_s:.2f}s", flush=True)
 
 
 def _median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def report(args) -> None:
-    records = [r for r in load_log() if r.get("model") == args.model]
+def _latest(records: list[dict], kind: str) -> dict:
+    out = {}
+    for r in records:
+        if r["kind"] == kind:
+            out[(r["digit"], r.get("question"), r["config"])] = r
+    return out
+
+
+def _model_report(name: str, records: list[dict], limit: float, min_limit: float) -> tuple[str, dict]:
     queries = _latest(records, "query")
-    configs = sorted({c for (_, _, c) in queries}, key=lambda c: (
-        [b for b in NATIVE + CLAUSAL if b == c] == [], c))
-    limit = args.time_limit
-    # agreement per (digit, k)
+    order = NATIVE + CLAUSAL + [config_name(e, b) for e, b in MIPS]
+    present = {c for (_, _, c) in queries}
+    configs = [c for c in order if c in present] + sorted(present - set(order))
     by_question: dict = {}
-    for (d, k, c), r in queries.items():
-        by_question.setdefault((d, k), {})[c] = r
-    disagreements = [(d, k) for (d, k), rs in by_question.items()
-                     if len({r["verdict"] for r in rs.values() if r["verdict"] in ("sat", "unsat")}) > 1]
-    keras_bad = [(d, k, c) for (d, k, c), r in queries.items() if r.get("keras_confirms") is False]
-    summary: dict = {}
+    for (d, q, c), r in queries.items():
+        by_question.setdefault((d, q), {})[c] = r
+    disagreements = sorted((d, q) for (d, q), rs in by_question.items()
+                           if len({r["verdict"] for r in rs.values()
+                                   if r["verdict"] in ("sat", "unsat")}) > 1)
+    keras_bad = sorted((d, q, c) for (d, q, c), r in queries.items() if r.get("keras_confirms") is False)
 
-    def config_rows(keep, label: str):
-        rows = []
-        for c in configs:
-            rs = [r for (d, k, cc), r in queries.items() if cc == c and keep(r)]
-            times = [r["time_s"] if r["verdict"] != "timeout" else max(r["time_s"], limit)
-                     for r in rs]
-            decided = [r for r in rs if r["verdict"] in ("sat", "unsat")]
-            summary.setdefault(label, {})[c] = {
-                "queries": len(rs), "median_s": _median(times), "max_s": max(times, default=0.0),
-                "undecided": sum(r["verdict"] not in ("sat", "unsat") for r in rs)}
-            rows.append([c, len(rs), len(decided), sum(r["verdict"] == "sat" for r in rs),
-                         sum(r["verdict"] == "unsat" for r in rs),
-                         sum(r["verdict"] == "timeout" for r in rs),
-                         sum(r["verdict"] == "too_large" for r in rs),
-                         _median(times), max(times, default=0.0),
-                         sum(r["verdict"] in ("sat", "unsat") and r["time_s"] <= 10 for r in rs)])
-        return markdown_table(["configuration", "queries", "decided", "sat", "unsat", "timeout",
-                               "too large", "median s", "max s", "decided in ≤ 10 s"], rows)
+    def time_of(r):
+        return r["time_s"] if r["verdict"] in ("sat", "unsat") else max(r["time_s"], limit)
 
-    table = config_rows(lambda r: True, "all")
-    solver_table = config_rows(lambda r: not r["attack_found"], "left_to_solver")
-    # the targets
-    lines = []
-    for label, what in (("all", "all queries"), ("left_to_solver", "queries the attack leaves")):
-        part = summary[label]
-        mip = part.get("mip:highs", {}).get("median_s")
-        for c in NATIVE + CLAUSAL:
-            if c in part and mip and part[c]["queries"]:
-                ratio = mip / max(part[c]["median_s"], 1e-9)
-                lines.append(f"| {what} | {c} | {part[c]['queries']} | {part[c]['median_s']:.3g} | "
-                             f"{mip:.3g} | {ratio:.3g} | {'met' if ratio >= 10 else 'MISSED'} | "
-                             f"{part[c]['max_s']:.3g} | "
-                             + ("met" if part[c]["max_s"] <= 10 and not part[c]["undecided"]
-                                else f"MISSED ({part[c]['undecided']} undecided)") + " |")
-    targets = ("| queries | CNF configuration | n | CNF median s | MIP (HiGHS) median s | ratio | "
-               "≥ 10× | CNF max s | every query ≤ 10 s |\n|---|---|---|---|---|---|---|---|---|\n"
-               + "\n".join(lines))
-    # per budget, native default vs MIP
-    per_k = []
-    for k in BUDGETS:
-        row = [k]
+    stats = {}
+    for c in configs:
+        rs = [r for (_, _, cc), r in queries.items() if cc == c]
+        times = [time_of(r) for r in rs]
+        stats[c] = {"queries": len(rs), "median_s": _median(times), "max_s": max(times, default=0.0),
+                    "undecided": sum(r["verdict"] not in ("sat", "unsat") for r in rs),
+                    "within_10s": sum(r["verdict"] in ("sat", "unsat") and r["time_s"] <= 10
+                                      for r in rs)}
+    # ratios on the questions every configuration answered (the clausal ones see fewer)
+    full = [c for c in configs if stats[c]["queries"] == max(s["queries"] for s in stats.values())]
+    fastest = min(full, key=lambda c: stats[c]["median_s"]) if full else None
+    rows = []
+    for c in configs:
+        s = stats[c]
+        ratio = s["median_s"] / max(stats[fastest]["median_s"], 1e-9) if fastest and c in full else float("nan")
+        s["ratio_to_fastest"] = ratio
+        rows.append([c + (" (MiniCard 0.5 s, then portfolio)" if c == DEFAULT else ""), s["queries"],
+                     s["queries"] - s["undecided"], s["undecided"], s["median_s"], s["max_s"],
+                     s["within_10s"], ratio])
+    table = markdown_table(["configuration", "queries", "decided", "undecided", "median s",
+                            "max s", "decided ≤ 10 s", "median / fastest"], rows)
+    per_q = []
+    for q in sorted({q for (_, q) in by_question}, key=lambda q: (q[0], float(q.split("=")[1]))):
+        row = [q]
         for c in configs:
-            ts = [(r["time_s"] if r["verdict"] != "timeout" else limit)
-                  for (d, kk, cc), r in queries.items() if kk == k and cc == c]
-            row.append(_median(ts))
-        some = [r for (d, kk, cc), r in queries.items() if kk == k]
-        row.append(_median([sum(r["unstable"]) for r in some]))
-        row.append(_median([r["formula"]["card_literals"] for r in some]))
-        row.append(sum(1 for (d, kk), rs in by_question.items()
-                       if kk == k and any(r["verdict"] == "sat" for r in rs.values())))
-        per_k.append(row)
-    per_k_table = markdown_table(["k"] + [f"{c} median s" for c in configs]
-                                 + ["unstable neurons (median)", "cardinality literals (median)",
-                                    "digits with a counterexample"], per_k)
-    sizes = []
-    for k in BUDGETS:
-        for c in configs:
-            rs = [r for (d, kk, cc), r in queries.items() if kk == k and cc == c and r.get("size")]
-            if not rs:
-                continue
-            keys = sorted(rs[0]["size"])
-            sizes.append([k, c] + [f"{_median([r['size'].get(key, 0) for r in rs]):.0f} {key}"
-                                   for key in keys])
-    size_table = "\n".join(f"| {' | '.join(str(v) for v in row)} |" for row in sizes)
+            row.append(_median([time_of(r) for (d, qq, cc), r in queries.items() if qq == q and cc == c]))
+        row.append(sum(1 for (d, qq), rs in by_question.items()
+                       if qq == q and any(r["verdict"] == "sat" for r in rs.values())))
+        row.append(_median([sum(r["unstable"]) for (d, qq, cc), r in queries.items() if qq == q]))
+        per_q.append(row)
+    per_q_table = markdown_table(["question"] + [f"{c} median s" for c in configs]
+                                 + ["digits with an example", "unstable neurons (median)"], per_q)
     flips = _latest(records, "min_flips")
-    flip_rows = []
+    min_configs = sorted({c for (_, _, c) in flips})
+    min_rows, min_stats = [], {}
+    for c in min_configs:
+        rs = [r for (_, _, cc), r in flips.items() if cc == c]
+        proven = [r for r in rs if r["status"] in ("optimal", "infeasible")]
+        times = [r["time_s"] if r in proven else max(r["time_s"], min_limit) for r in rs]
+        min_stats[c] = {"digits": len(rs), "proven": len(proven), "median_s": _median(times),
+                        "mean_bound": _median([r["bound"] or 0 for r in rs])}
+        min_rows.append([c, len(rs), len(proven), _median(times),
+                         _median([r["bound"] or 0 for r in rs]),
+                         sum(r.get("keras_confirms") is False for r in rs)])
+    min_table = markdown_table(["configuration", "digits", "proven minimal", "median s",
+                                "median proven bound", "examples Keras rejects"], min_rows)
+    per_digit = []
     for d in sorted({d for (d, _, _) in flips}):
         row = [d]
-        for c in ("cnf:default", "ip:highs"):
+        for c in min_configs:
             r = flips.get((d, None, c))
-            row += ([r["status"], r["flips"], r["bound"], r["time_s"]] if r else ["", "", "", ""])
-        flip_rows.append(row)
-    flip_table = markdown_table(["digit", "CNF status", "flips", "bound", "s",
-                                 "IP status", "flips", "bound", "s"], flip_rows)
-    text = (f"## Queries: at most k flipped bits, every configuration on the same formula "
-            f"(time limit {limit:g} s; timeouts count as {limit:g} s)\n\n{table}\n\n"
-            f"The same, only the questions where the greedy flip attack (which `verify certify` "
-            f"runs first) finds nothing, so the solver must decide:\n\n{solver_table}\n\n"
-            f"Disagreements between decided verdicts: {len(disagreements)} {disagreements or ''}. "
-            f"SAT answers the Keras model rejected: {len(keras_bad)} {keras_bad or ''}.\n\n"
-            f"## Targets\n\n{targets}\n\n## Per budget\n\n{per_k_table}\n\n"
-            f"## Formula sizes (medians per budget and configuration)\n\n"
-            f"| k | configuration | sizes |\n|---|---|---|\n{size_table}\n\n"
-            f"## Minimal flips (`verify.min_adversarial`, time limit {args.min_time_limit:g} s)"
-            f"\n\n{flip_table}\n")
-    write_results("bnn", f"BNN verification: {args.model}", "python benchmarks/bnn.py " +
-                  " ".join(sys.argv[1:]), text,
-                  {"queries": list(queries.values()), "min_flips": list(flips.values()),
-                   "summary": summary, "disagreements": disagreements})
+            row += [f"{r['status']} {r['flips']} ≥{r['bound']} {r['time_s']:.3g}s" if r else ""]
+        per_digit.append(row)
+    digit_table = markdown_table(["digit"] + min_configs, per_digit)
+    text = (f"## {name}\n\n### Queries (time limit {limit:g} s; a timeout counts as {limit:g} s)\n\n"
+            f"{table}\n\nDisagreements between decided verdicts: {len(disagreements)} "
+            f"{disagreements or ''}. SAT answers the Keras model rejected: {len(keras_bad)} "
+            f"{keras_bad or ''}.\n\n### Per question\n\n{per_q_table}\n\n"
+            f"### Minimal flips (time limit {min_limit:g} s; status, flips, proven bound, time)\n\n"
+            f"{min_table}\n\n{digit_table}\n")
+    return text, {"queries": stats, "min_flips": min_stats, "disagreements": disagreements,
+                  "keras_rejected": keras_bad, "fastest": fastest}
+
+
+def report(args) -> None:
+    log = RESULTS / f"{args.name}.jsonl"
+    records = [r for r in read_records(log) if r.get("version") == VERSION]
+    parts, data = [], {}
+    for name in args.models.split(","):
+        mine = [r for r in records if r.get("model") == name]
+        if not mine:
+            continue
+        text, data[name] = _model_report(name, mine, args.time_limit, args.min_time_limit)
+        parts.append(text)
+    write_results(args.name, "BNN verification: every configuration on the same questions",
+                  "python benchmarks/bnn.py " + " ".join(sys.argv[1:]),
+                  "\n".join(parts) or "(no records)", data,
+                  notes="`default` is what `verify certify` runs without options: on `bnn` "
+                        "MiniCard for 0.5 s, then the portfolio; on `bnn-int8` "
+                        f"{DEFAULT_INTEGER} (verify.tasks.bnn_int). Minimal flips `default`: the "
+                        "portfolio on `bnn`, the integer tasks' default on `bnn-int8`.")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--model", default="bnn")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help="comma-separated; models not bundled are skipped")
     p.add_argument("--digits", type=int, default=20)
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--time-limit", type=float, default=10.0, help="seconds per query")
     p.add_argument("--clausal-digits", type=int, default=2,
-                   help="run the clausal (pysat.card) configurations on this many digits")
+                   help="run the clausal (pysat.card) configuration on this many digits")
     p.add_argument("--min-digits", type=int, default=20, help="minimal flips on this many digits")
-    p.add_argument("--min-time-limit", type=float, default=30.0)
+    p.add_argument("--min-time-limit", type=float, default=60.0)
+    p.add_argument("--name", default="bnn", help="results/<name>.jsonl, .md, .json")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--report", action="store_true")
     args = p.parse_args()

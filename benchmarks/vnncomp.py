@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, write_results  # noqa: E402
+from _common import markdown_table, write_results, write_robustness_instances  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FOLDER = HERE / "vnncomp" / "mlp-256x2"
@@ -39,25 +39,13 @@ EPSILONS = (0.03, 0.05)
 
 
 def generate(folder: Path, model_name: str, digits: int, timeout: float) -> None:
-    from verify.data import test_digits
-    from verify.models import load_model
-    from verify.models import export_model
-    from verify.vnnlib import write_robustness_property
+    from verify.models import export_model, load_model
 
     folder.mkdir(parents=True, exist_ok=True)
     model = load_model(model_name)
     onnx_name = f"{model.name}.onnx"
     export_model(model, folder / onnx_name)
-    x, y = test_digits(200)
-    chosen = [i for i in range(len(x)) if model.label(x[i]) == y[i]][:digits]
-    rows = []
-    for eps in EPSILONS:
-        for i in chosen:
-            name = f"prop_{i}_eps_{eps:.3f}.vnnlib"
-            write_robustness_property(folder / name, x[i].ravel(), int(y[i]), eps,
-                                      model.network.num_outputs)
-            rows.append(f"{onnx_name},{name},{timeout:g}")
-    (folder / "instances.csv").write_text("\n".join(rows) + "\n")
+    rows, chosen = write_robustness_instances(folder, model, onnx_name, EPSILONS, digits, timeout)
     print(f"wrote {len(rows)} instances ({len(chosen)} digits: test #{chosen}) to {folder}")
 
 

@@ -39,7 +39,7 @@ from keras import layers  # noqa: E402
 
 from verify.data import load_mnist, write_png  # noqa: E402
 from verify.ensembles import build_mixture, train_mixture  # noqa: E402
-from verify.layers import BinarizeInput, BinaryDense, Sign  # noqa: E402
+from verify.layers import BinarizeInput, BinaryDense, IntegerInput, Sign  # noqa: E402
 
 DEFAULT_OUT = ROOT / "verify" / "assets" / "models"
 BATCH_SIZE = 64
@@ -187,31 +187,36 @@ class MarginPenalty(layers.Layer):
     without it (the one saved) takes the trained weights unchanged.
     """
 
-    def __init__(self, batchnorm, flips: float, weight: float, **kwargs):
+    def __init__(self, batchnorm, flips: float, weight: float, unit: float = 2.0, **kwargs):
         super().__init__(**kwargs)
         self.batchnorm, self.flips, self.weight = batchnorm, float(flips), float(weight)
+        self.unit = float(unit)     # how far one unit of the budget moves the sum (a flip: 2)
 
     def call(self, y):
         bn = self.batchnorm
         scale = keras.ops.abs(bn.gamma) / keras.ops.sqrt(bn.moving_variance + bn.epsilon)
-        distance = keras.ops.abs(y) / (2.0 * scale + 1e-6)
+        distance = keras.ops.abs(y) / (self.unit * scale + 1e-6)
         self.add_loss(self.weight * keras.ops.mean(keras.ops.relu(self.flips - distance)))
         return y
 
 
 def build_bnn(hidden: tuple[int, ...], name: str, margins: tuple[float, ...] | None = None,
-              margin_weight: float = 0.0) -> keras.Model:
+              margin_weight: float = 0.0, integer: bool = False) -> keras.Model:
     """Binarized net (seed architecture): binarised input, then per hidden layer
     BinaryDense -> BatchNormalization -> Sign, then a BinaryDense output of integer logits.
     With ``margins`` (flips per hidden layer), the training model also has a MarginPenalty
-    after each batch norm."""
+    after each batch norm. ``integer``: the first block reads the 8-bit pixel values 0..255
+    (IntegerInput) instead of binarised pixels, as the seed's BNN did; its first margin is
+    then in grey levels on every pixel at once (one level moves a sum by up to 784)."""
     x = inputs = keras.Input(shape=(28, 28, 1), name="image")
-    x = BinarizeInput(name="binarize")(layers.Flatten(name="flatten")(x))
+    first = IntegerInput(name="integer_input") if integer else BinarizeInput(name="binarize")
+    x = first(layers.Flatten(name="flatten")(x))
     for k, units in enumerate(hidden, start=1):
         norm = layers.BatchNormalization(name=f"batchnorm_{k}")
         x = norm(BinaryDense(units, name=f"binary_dense_{k}")(x))
         if margins:
-            x = MarginPenalty(norm, margins[k - 1], margin_weight, name=f"margin_{k}")(x)
+            unit = 28.0 * 28.0 if integer and k == 1 else 2.0
+            x = MarginPenalty(norm, margins[k - 1], margin_weight, unit, name=f"margin_{k}")(x)
         x = Sign(name=f"sign_{k}")(x)
     return keras.Model(inputs, BinaryDense(10, name="binary_dense_out")(x), name=name)
 
@@ -241,6 +246,8 @@ class Spec:
     learning_rate: float = 1e-3  # Adam
     logit_scale: float | None = None   # BNNs: train on scale * logits (ScaledLogitsLoss)
     flip_noise: float = 0.0            # BNNs: each epoch, flip this fraction of input pixels
+    level_noise: int = 0               # integer BNNs: each epoch, move each pixel by up to this
+                                       # many grey levels (uniform), within 0..255
     build_train: Callable[[], keras.Model] | None = None   # training model, if it differs
     # custom training (spec, images, labels) -> the trained inference model, replacing the
     # compile-and-fit below (mixtures: members trained independently, verify.ensembles)
@@ -388,6 +395,12 @@ SPECS: dict[str, Spec] = {
              "BinaryDense integer logits); trained with 3 % input flips and a margin penalty "
              "(8 / 4 flips)", DIGITS, 30, 5057, 1e-3, logit_scale=0.1, flip_noise=0.03,
              build_train=lambda: build_bnn((200, 100), "bnn", (8.0, 4.0), 1.0)),
+        Spec("bnn-int8", lambda: build_bnn((200, 100), "bnn_int8", integer=True),
+             "784-200-100-10 binarized with 8-bit integer inputs (pixel -> round(255 x) in "
+             "0..255; BinaryDense-BatchNorm-Sign x2; BinaryDense integer logits), the seed's BNN; "
+             "trained with ±8 grey levels of noise and a margin penalty (6 grey levels / 8 flips)",
+             DIGITS, 30, 5158, 1e-3, logit_scale=0.1, level_noise=8,
+             build_train=lambda: build_bnn((200, 100), "bnn_int8", (6.0, 8.0), 1.0, integer=True)),
         Spec("bnn-small", lambda: build_bnn((32, 16), "bnn_small"),
              "784-32-16-10 binarized (as bnn, smaller, for tests)", DIGITS, 20, 6068, 1e-3,
              logit_scale=0.25),
@@ -397,6 +410,10 @@ SPECS: dict[str, Spec] = {
         Spec("mixture-10", lambda: build_mixture(10, (16,), seed=7079, name="mixture_10"),
              "mixture of 10 independently trained 784-16-10 ReLU nets, averaged logits, "
              "softmax output", DIGITS, 20, 7079, fit=fit_mixture(10, (16,), "mixture_10")),
+        Spec("resnet-small", lambda: build_resnet_small(),
+             "Conv2D 6@3x3/2 ReLU - residual block (Conv2D 6@3x3 ReLU - Conv2D 6@3x3 - Add - "
+             "ReLU) - 1014-10, softmax output (3,042 ReLUs; Keras functional API)",
+             DIGITS, 12, 9202, 2e-3),
         Spec("judge-6px", lambda: dense_classifier((32,), "judge_6px"),
              "784-32-10 ReLU, softmax output; debate judge, trained on 6 random pixels",
              DIGITS, 500, 9101,
@@ -405,6 +422,22 @@ SPECS: dict[str, Spec] = {
 }
 #: Other names accepted on the command line (``models/train.py judge``).
 ALIASES = {"judge": "judge-6px"}
+
+
+def build_resnet_small() -> keras.Model:
+    """A small residual CNN (Keras functional API), the bundled graph-shaped model:
+    Conv2D 6@3x3 stride 2 (valid, ReLU; 13x13x6 = 1,014 ReLUs) -> residual block [Conv2D
+    6@3x3 same, ReLU (1,014) -> Conv2D 6@3x3 same, linear -> Add with the block input -> ReLU
+    (1,014)] -> Flatten -> Dense(10, softmax): 3,042 ReLUs."""
+    image = keras.Input(shape=(28, 28, 1), name="image")
+    h = layers.Conv2D(6, (3, 3), strides=2, padding="valid", activation="relu", name="conv_1")(image)
+    r = layers.Conv2D(6, (3, 3), padding="same", activation="relu", name="block_conv_1")(h)
+    r = layers.Conv2D(6, (3, 3), padding="same", activation="linear", name="block_conv_2")(r)
+    h = layers.Add(name="block_add")([h, r])
+    h = layers.ReLU(name="block_relu")(h)
+    h = layers.Flatten(name="flatten")(h)
+    out = layers.Dense(10, activation="softmax", name="dense_1")(h)
+    return keras.Model(image, out, name="resnet_small")
 
 
 def build_natural_cnn() -> keras.Model:
@@ -488,7 +521,14 @@ def train(spec: Spec, split) -> tuple[keras.Model, dict, float]:
         loss, targets = "sparse_categorical_crossentropy", y_train
     model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss=loss, metrics=["accuracy"])
     start = time.perf_counter()
-    if spec.flip_noise:             # fresh random pixel flips (x -> 1 - x) every epoch
+    if spec.level_noise:            # fresh random grey-level noise every epoch
+        rng = np.random.default_rng(spec.seed)
+        for _ in range(spec.epochs):
+            step = rng.integers(-spec.level_noise, spec.level_noise + 1, size=x_train.shape)
+            noisy = np.clip(np.round(x_train * 255.0) + step, 0, 255) / 255.0
+            model.fit(noisy.astype(np.float32), targets, epochs=1, batch_size=BATCH_SIZE,
+                      shuffle=True, verbose=0)
+    elif spec.flip_noise:           # fresh random pixel flips (x -> 1 - x) every epoch
         rng = np.random.default_rng(spec.seed)
         for _ in range(spec.epochs):
             noisy = x_train.copy()

@@ -194,7 +194,7 @@ def test_cli_sigint_all_targets_highs_keeps_finished_targets(tmp_path):
     second target's solve: both are printed and saved, the run stops there."""
     out = tmp_path / "out"
     code, stdout, err = signalled_run(
-        ["min-adv-card", DIGIT, "--model", "multiclass-large", "--all-targets",
+        ["min-adv-card", DIGIT, "--model", "multiclass-large", "--all-targets", "--engine", "mip",
          "--time-limit", "8", "--json", "--out", str(out)],
         waits=["[2/9]", "solver highs"], delay=0.5)
     results = check_interrupted(code, stdout, err, out)
@@ -211,7 +211,7 @@ def test_cli_sigint_all_targets_highs_keeps_finished_targets(tmp_path):
 def test_cli_sigterm_scip_min_adv(tmp_path):
     out = tmp_path / "out"
     code, stdout, err = signalled_run(
-        ["min-adv-card", DIGIT, "--model", "multiclass-large", "--backend", "scip",
+        ["min-adv-card", DIGIT, "--model", "multiclass-large", "--backend", "scip", "--engine", "mip",
          "--time-limit", "40", "--json", "--out", str(out)],
         waits=["solver scip"], delay=2.0, sig=signal.SIGTERM)
     r = check_interrupted(code, stdout, err, out)
@@ -240,9 +240,10 @@ def test_cli_sigint_sat_bnn_min_flips(tmp_path):
     code, stdout, err = signalled_run(
         ["min-adv-card", DIGIT, "--model", "bnn", "--encoding", "cnf", "--time-limit", "120",
          "--json", "--out", str(out)],
-        waits=["SAT solver sat:minicard"], delay=2.0)
+        waits=["SAT solver portfolio"], delay=2.0)
     r = check_interrupted(code, stdout, err, out)
-    assert r["status"] == "interrupted" and r["backend"] == "sat:minicard"
+    # the default backend of minimal flips on a BNN is the portfolio (CP-SAT | HiGHS IP)
+    assert r["status"] == "interrupted" and r["backend"] == "portfolio"
     assert r["bound"] >= 1
 
 

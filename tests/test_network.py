@@ -95,10 +95,11 @@ def test_branching_model_is_unsupported():
     import keras
     from keras import layers as L
 
-    # (parallel members merged by Average/Add are ensembles, supported: tests/test_ensembles.py)
+    # (parallel members merged by Average/Add are ensembles, supported: tests/test_ensembles.py;
+    # piecewise-linear merges such as Concatenate are graphs, tests/test_keras_graphs.py)
     inp = keras.Input((4,))
     a, b = L.Dense(3, name="left")(inp), L.Dense(3, name="right")(inp)
-    model = keras.Model(inp, L.Concatenate(name="join")([a, b]))
+    model = keras.Model(inp, L.Multiply(name="join")([a, b]))
     with pytest.raises(UnsupportedLayerError) as err:
         network_from_keras(model)
     assert "join" in str(err.value)

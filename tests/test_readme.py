@@ -117,7 +117,7 @@ def test_readme_has_runnable_examples():
     for command in ("verify bench ", "verify report ", "verify vnncomp ", "verify export "):
         assert re.search(rf"^{command}", shell, re.MULTILINE), f"README runs no `{command.strip()}`"
     # every property file the README names exists (the README once named a missing prop.vnnlib)
-    names = re.findall(r"[\w./-]+\.vnnlib\b", README.read_text(encoding="utf-8"))
+    names = re.findall(r"[\w./-]+\.vnnlib(?:\.gz)?\b", README.read_text(encoding="utf-8"))
     files = [n for n in names if not n.startswith("verify.")]       # verify.vnnlib: the module
     assert files and all((ROOT / f).is_file() for f in files), files
 

@@ -58,8 +58,10 @@ class Bounds:
         return [i for i, layer in enumerate(network.layers) if isinstance(layer, ReLU)]
 
     def unstable(self, network: Network) -> int:
-        """Number of ReLUs whose input may be either sign."""
-        return sum(int(np.sum((self.lower[i] < 0) & (self.upper[i] > 0)))
+        """Number of ReLUs whose input may be either sign (pass-through entries of masked
+        ReLU layers are identities, never unstable)."""
+        return sum(int(np.sum((self.lower[i] < 0) & (self.upper[i] > 0)
+                              & cast(ReLU, network.layers[i]).relu_entries()))
                    for i in self.relu_inputs(network))
 
     def record(self, stage: str, network: Network, started: float, lp_solves: int = 0) -> None:
@@ -134,6 +136,8 @@ def _layer_interval(layer, lo, hi):
             pos, neg = np.maximum(W, 0), np.minimum(W, 0)
         return pos @ lo + neg @ hi + layer.bias, pos @ hi + neg @ lo + layer.bias
     if isinstance(layer, ReLU):
+        if layer.mask is not None:       # pass-through entries are copied
+            return np.where(layer.mask, np.maximum(lo, 0), lo), np.where(layer.mask, np.maximum(hi, 0), hi)
         return np.maximum(lo, 0), np.maximum(hi, 0)
     if isinstance(layer, MaxPool):
         return _pool_max(layer, lo), _pool_max(layer, hi)
@@ -163,9 +167,14 @@ def interval_pass(network: Network, region: Region, bounds: Bounds, start: int =
 
 # -- symbolic (back-substitution) -----------------------------------------------------------------
 
-def _relu_relaxation(lo, hi):
-    """Slopes/intercepts of the linear bounds s_l·z ≤ relu(z) ≤ s_u·z + t_u on [lo, hi]."""
+def _relu_relaxation(lo, hi, mask=None):
+    """Slopes/intercepts of the linear bounds s_l·z ≤ relu(z) ≤ s_u·z + t_u on [lo, hi].
+
+    Entries outside ``mask`` (pass-through entries of a masked ReLU layer) are the identity:
+    ``s_l = s_u = 1``, ``t_u = 0`` — the relaxation of an active ReLU."""
     active, unstable = lo >= 0, (lo < 0) & (hi > 0)
+    if mask is not None:
+        active, unstable = active | ~mask, unstable & mask
     s_u = np.where(active, 1.0, 0.0)
     t_u = np.zeros_like(lo)
     width = np.where(unstable, hi - lo, 1.0)
@@ -215,7 +224,7 @@ def back_substitute(network: Network, region: Region, bounds: Bounds, k: int,
             continue
         lo, hi = bounds.lower[j], bounds.upper[j]
         if isinstance(lay, ReLU):
-            s_l, s_u, t_u = _relu_relaxation(lo, hi)
+            s_l, s_u, t_u = _relu_relaxation(lo, hi, lay.mask)
             pos, neg = np.maximum(A_up, 0), np.minimum(A_up, 0)
             c_up = c_up + pos @ t_u
             A_up = pos * s_u + neg * s_l

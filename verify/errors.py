@@ -29,9 +29,12 @@ class UnsupportedLayerError(VerifyError):
         listed = "; ".join(f"{name} ({why})" for name, why in self.layers)
         super().__init__(
             f"{len(self.layers)} unsupported layer(s): {listed}. Supported: Dense, Conv2D, "
-            "AveragePooling2D, MaxPooling2D, Flatten, Reshape, Dropout, BatchNormalization, "
-            "ReLU/linear activations, a final sigmoid/softmax, parallel members of equal "
-            "depth merged by Average/Add (ensembles), and the BNN layers of "
+            "AveragePooling2D, MaxPooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, "
+            "Flatten, Reshape, Dropout, BatchNormalization, ReLU (also with max_value and "
+            "negative_slope), LeakyReLU, PReLU, the relu/relu6/leaky_relu/hard_tanh/"
+            "hard_sigmoid/linear activations, a final sigmoid/softmax, graphs merged by "
+            "Add/Subtract/Average/Maximum/Minimum/Concatenate (residual blocks, ensembles), "
+            "and in chains the BNN layers of "
             "verify.layers (BinarizeInput/IntegerInput, BinaryDense-[BatchNormalization]-Sign "
             "blocks, a final BinaryDense)."
         )

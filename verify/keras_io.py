@@ -16,6 +16,15 @@ layers above and all members of the same depth, becomes ONE ordinary network: th
 side by side (stacked first-layer rows, block-diagonal sparse later layers) and the merge
 folded into the last affine layer (see :func:`_merge_members`).
 
+Graphs (:class:`_GraphReader`): any other single-input, single-output functional model —
+residual connections (``Add``, ``Subtract``), ``Concatenate``, ``Average``, ``Maximum`` and
+``Minimum`` (``max(a, b) = a + relu(b − a)``) — and every model with a piecewise-linear layer
+beyond ReLU — ``LeakyReLU``, ``PReLU`` (its trained slopes), ``ReLU`` with ``max_value`` /
+``negative_slope`` (a ``threshold`` makes it jump: refused), the activations ``relu6``,
+``leaky_relu``, ``hard_tanh`` and ``hard_sigmoid``, ``GlobalAveragePooling2D`` and
+``GlobalMaxPooling2D`` — is built as a :class:`verify.graph.Graph` and lowered exactly onto the
+chain IR. Binarized layers are read in chains only.
+
 Anything else raises one :class:`~verify.errors.UnsupportedLayerError` that names every
 unsupported layer (and merge).
 
@@ -33,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import ModelLoadError, UnsupportedLayerError
+from .errors import InvalidInputError, ModelLoadError, UnsupportedLayerError
 from .network import (Affine, Binarize, Layer, MaxPool, Network, Quantize, ReLU, SignBlock,
                       layer_size)
 from .windows import Unsupported as _Unsupported
@@ -714,6 +723,279 @@ def _convert(layers: list, shape: tuple, ir: list[Layer], last) -> tuple[tuple, 
     return shape, final, unsupported
 
 
+# ---------------------------------------------------------------------------------------------
+# General functional graphs: residual blocks, concatenation, piecewise-linear activations.
+# Built as a verify.graph.Graph and lowered exactly onto the chain IR (verify.graph.to_network).
+
+#: Activations (a layer's ``activation`` or an Activation layer) that are piecewise linear but
+#: no plain ReLU, read by the graph path: name -> what the graph computes.
+GRAPH_ACTIVATIONS = ("relu6", "leaky_relu", "hard_tanh", "hard_sigmoid")
+#: Layers that only the graph path reads (merges of several tensors, activations, pooling).
+GRAPH_LAYERS = ("LeakyReLU", "PReLU", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+                "Concatenate", "Subtract", "Maximum", "Minimum")
+#: Merge layers of several tensors the graph path reads (``Add``/``Average`` of parallel
+#: members of equal depth keep the ensemble reading, :func:`_merge_members`).
+GRAPH_MERGES = ("Add", "Subtract", "Average", "Maximum", "Minimum", "Concatenate")
+_BNN_LAYERS = ("BinarizeInput", "IntegerInput", "BinaryDense", "Sign")
+
+
+def _needs_graph(layer) -> bool:
+    """True for a layer that only the graph path reads."""
+    kind = type(layer).__name__
+    if kind in GRAPH_LAYERS:
+        return True
+    if kind == "ReLU":
+        return (layer.max_value is not None or float(layer.negative_slope) != 0.0
+                or float(layer.threshold) != 0.0)
+    return _activation_name(layer) in GRAPH_ACTIVATIONS
+
+
+class _WithoutActivation:
+    """A layer seen without its activation (the graph path applies that itself)."""
+
+    activation = None
+
+    def __init__(self, layer):
+        self._layer = layer
+
+    def __getattr__(self, name):
+        return getattr(self._layer, name)
+
+
+def _keras_shape(tensor) -> tuple | None:
+    try:
+        return tuple(int(d) for d in tensor.shape[1:])
+    except (TypeError, ValueError):
+        return None
+
+
+class _GraphReader:
+    """Reads a single-input, single-output functional (or Sequential) Keras model into a
+    :class:`verify.graph.Graph`; every layer it cannot read is collected in ``problems``."""
+
+    def __init__(self, model):
+        from .graph import Graph
+
+        self.model = model
+        self.graph = Graph(tuple(int(d) for d in model.input_shape[1:]))
+        # Keras tensor id -> graph value (None: not built, an unsupported layer upstream)
+        self.values: dict[int, str | None] = {id(model.inputs[0]): self.graph.input_name}
+        self.problems: list[tuple[str, str]] = []
+        self.final: str | None = None
+
+    def read(self) -> None:
+        model = self.model
+        pending = [l for l in model.layers if type(l).__name__ != "InputLayer"]
+        while pending:                    # topological order, whatever order Keras lists
+            ready = [l for l in pending if all(id(t) in self.values for t in _inputs_of(l))]
+            if not ready:
+                for layer in pending:
+                    self.problems.append((layer.name, "not reachable from the model's input "
+                                                      "(several inputs are not supported)"))
+                return
+            for layer in ready:
+                pending.remove(layer)
+                self.layer(layer)
+
+    def layer(self, layer) -> None:
+        kind = type(layer).__name__
+        inputs = [self.values[id(t)] for t in _inputs_of(layer)]
+        out_key = id(layer.output)
+        self.values[out_key] = None
+        nodes = getattr(layer, "_inbound_nodes", [])
+        if len(nodes) > 1:
+            self.problems.append((layer.name, f"{kind} is called {len(nodes)} times (shared "
+                                              "layers are not supported)"))
+            return
+        if kind in _BNN_LAYERS:
+            self.problems.append((layer.name, f"{kind} in a graph model: binarized layers are "
+                                              "read in Sequential chains only"))
+            return
+        is_last = layer.output is self.model.outputs[0]
+        try:
+            if len(inputs) > 1 or kind in GRAPH_MERGES:
+                value = self.merge(layer, kind, inputs)
+            else:
+                value = self.single(layer, kind, inputs[0], is_last)
+        except _Unsupported as exc:
+            self.problems.append((layer.name, f"{kind}: {exc}"))
+            return
+        except InvalidInputError as exc:            # the graph's own size checks
+            self.problems.append((layer.name, f"{kind}: {exc}"))
+            return
+        self.values[out_key] = value
+
+    def single(self, layer, kind: str, value: str | None, is_last: bool) -> str | None:
+        g = self.graph
+        shape = g.shape(value) if value is not None else _keras_shape(layer.input)
+        if kind in ("LeakyReLU", "PReLU", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+                    "ReLU"):
+            if value is None:
+                self.check_only(layer, kind, shape)
+                return None
+            return getattr(self, "_" + kind.lower())(layer, value, shape)
+        handler = HANDLERS.get(kind)
+        if handler is None:
+            raise _Unsupported("is not supported" if not hasattr(layer, "layers") else
+                               "a nested model is not supported (build the model flat)")
+        activation = _activation_name(layer) if kind != "Activation" else "linear"
+        extra = activation if activation in GRAPH_ACTIVATIONS else None
+        if kind == "Activation" and _activation_name(layer) in GRAPH_ACTIVATIONS:
+            extra, ir, out, final = _activation_name(layer), [], shape, None
+        else:
+            ir, out, final = handler(_WithoutActivation(layer) if extra else layer, shape, is_last)
+        if value is None or shape is None:
+            return None
+        if final:
+            self.final = final
+        value = self.emit(value, ir)
+        if tuple(out) != g.shape(value):
+            value = g.reshape(f"{layer.name}.reshape", value, tuple(out))
+        if extra:
+            value = self.activation(f"{layer.name}.{extra}", value, extra)
+        return value
+
+    def check_only(self, layer, kind: str, shape) -> None:
+        """Check a layer downstream of an unsupported one, for the one error listing all."""
+        if kind == "ReLU":
+            self.relu_parts(layer)
+
+    def emit(self, value: str, ir: list[Layer]) -> str:
+        g = self.graph
+        for l in ir:
+            if isinstance(l, Affine):
+                value = g.affine(l.name, value, l.weight, l.bias, l.out_shape, kind=l.kind,
+                                 conv=l.conv)
+            elif isinstance(l, ReLU):
+                value = g.relu(l.name, value)
+            elif isinstance(l, MaxPool):
+                value = g.maxpool(l.name, value, l.index, l.out_shape)
+            else:
+                value = g.layer(l.name, value, l)
+        return value
+
+    def activation(self, name: str, value: str, activation: str) -> str:
+        g = self.graph
+        if activation == "relu6":
+            return g.clip(name, value, 0.0, 6.0)
+        if activation == "leaky_relu":          # keras.activations.leaky_relu: slope 0.2
+            return g.leaky_relu(name, value, 0.2)
+        if activation == "hard_tanh":
+            return g.clip(name, value, -1.0, 1.0)
+        # hard_sigmoid(x) = relu6(x + 3) / 6 = clip(x / 6 + 1 / 2, 0, 1)
+        n = g.size(value)
+        scaled = g.affine(f"{name}.scale", value, sp.identity(n, format="csr") / 6.0,
+                          np.full(n, 0.5), g.shape(value), kind="scale")
+        return g.clip(name, scaled, 0.0, 1.0)
+
+    def _leakyrelu(self, layer, value: str, shape) -> str:
+        return self.graph.leaky_relu(layer.name, value, float(layer.negative_slope))
+
+    def _prelu(self, layer, value: str, shape) -> str:
+        alpha = np.asarray(layer.alpha.numpy(), dtype=np.float64)
+        alpha = np.broadcast_to(alpha, tuple(shape)).reshape(-1).copy()
+        return self.graph.leaky_relu(layer.name, value, alpha)
+
+    @staticmethod
+    def relu_parts(layer) -> tuple[float | None, float]:
+        """``(max_value, negative_slope)`` of a Keras ReLU layer; refuses a threshold."""
+        threshold = float(layer.threshold)
+        if threshold != 0.0:
+            raise _Unsupported(f"threshold={threshold:g}: the function jumps at the threshold "
+                               "(not continuous, so not piecewise-linear-exact)")
+        top = None if layer.max_value is None else float(layer.max_value)
+        slope = float(layer.negative_slope)
+        if top is not None and top < 0:
+            raise _Unsupported(f"max_value={top:g} < 0")
+        return top, slope
+
+    def _relu(self, layer, value: str, shape) -> str:
+        g = self.graph
+        top, slope = self.relu_parts(layer)
+        if slope == 0.0:
+            if top is None:
+                return g.relu(layer.name, value)
+            return g.clip(layer.name, value, 0.0, top)
+        leaky = g.leaky_relu(layer.name if top is None else f"{layer.name}.leaky", value, slope)
+        # min(max_value, leaky(x)): leaky(x) <= 0 <= max_value below 0, so a clip from above
+        return leaky if top is None else g.clip(layer.name, leaky, hi=top)
+
+    def _globalaveragepooling2d(self, layer, value: str, shape) -> str:
+        _check_channels_last(layer)
+        if len(shape) != 3:
+            raise _Unsupported(f"needs a (height, width, channels) input, got {shape}")
+        H, W, C = shape
+        rows = np.tile(np.arange(C), H * W)
+        weight = sp.csr_matrix((np.full(H * W * C, 1.0 / (H * W)), (rows, np.arange(H * W * C))),
+                               shape=(C, H * W * C))
+        out = (1, 1, C) if getattr(layer, "keepdims", False) else (C,)
+        return self.graph.affine(layer.name, value, weight, np.zeros(C), out, kind="avgpool")
+
+    def _globalmaxpooling2d(self, layer, value: str, shape) -> str:
+        _check_channels_last(layer)
+        if len(shape) != 3:
+            raise _Unsupported(f"needs a (height, width, channels) input, got {shape}")
+        H, W, C = shape
+        index = (np.arange(H * W)[None, :] * C + np.arange(C)[:, None]).astype(np.int64)
+        out = (1, 1, C) if getattr(layer, "keepdims", False) else (C,)
+        return self.graph.maxpool(layer.name, value, index, out)
+
+    def merge(self, layer, kind: str, inputs: list[str | None]) -> str | None:
+        g = self.graph
+        if kind not in GRAPH_MERGES:
+            raise _Unsupported(f"merges {len(inputs)} tensors; only "
+                               f"{', '.join(GRAPH_MERGES)} are supported (piecewise linear)")
+        if len(inputs) < 2:
+            return inputs[0]
+        if any(v is None for v in inputs):
+            return None
+        name = layer.name
+        if kind == "Concatenate":
+            axis = int(layer.axis)
+            return g.concat(name, inputs, axis - 1 if axis > 0 else axis)
+        shapes = {g.shape(v) for v in inputs}
+        if len(shapes) > 1:
+            raise _Unsupported(f"inputs of shapes {sorted(shapes)}: broadcasting is not supported")
+        n = len(inputs)
+        if kind == "Subtract":
+            return g.add(name, inputs[0], inputs[1], scale_b=-1.0)
+        if kind in ("Maximum", "Minimum"):
+            # max(a, b) = a + relu(b - a); min(a, b) = a - relu(a - b)
+            value = inputs[0]
+            sign = 1.0 if kind == "Maximum" else -1.0
+            for k, other in enumerate(inputs[1:], start=1):
+                tag = f"{name}.{k}" if n > 2 else name
+                diff = g.add(f"{tag}.diff", other, value, scale_a=sign, scale_b=-sign)
+                value = g.add(tag, value, g.relu(f"{tag}.relu", diff), scale_b=sign)
+            return value
+        scale = 1.0 / n if kind == "Average" else 1.0
+        value = g.add(name if n == 2 else f"{name}.1", inputs[0], inputs[1], scale, scale)
+        for k, other in enumerate(inputs[2:], start=2):
+            value = g.add(name if k == n - 1 else f"{name}.{k}", value, other, 1.0, scale)
+        return value
+
+
+def _network_from_graph(model, name: str | None) -> Network:
+    """Read a functional model as a graph (residual blocks, concatenations, piecewise-linear
+    activations) and lower it exactly onto the chain IR; one error lists every layer it
+    cannot read."""
+    from .graph import to_network
+
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UnsupportedLayerError([(model.name, f"{len(model.inputs)} inputs and "
+                                      f"{len(model.outputs)} outputs; only one of each")])
+    reader = _GraphReader(model)
+    reader.read()
+    if reader.problems:
+        raise UnsupportedLayerError(reader.problems)
+    output = reader.values.get(id(model.outputs[0]))
+    if output is None:
+        raise UnsupportedLayerError([(model.name, "the output is not computed from the input")])
+    reader.graph.output = output
+    return to_network(reader.graph, name=name or model.name,
+                      output_activation=reader.final or "linear", meta={})
+
+
 def network_from_keras(model, name: str | None = None) -> Network:
     """Convert a Keras model to the network IR (see the module docstring for what is supported).
 
@@ -721,9 +1003,25 @@ def network_from_keras(model, name: str | None = None) -> Network:
     of parallel members merged by ``Average`` or ``Add`` (an ensemble, e.g. from
     :func:`verify.ensembles.build_mixture`) becomes one ordinary network; see
     :func:`_merge_members`. Its ``meta`` then records ``members`` and ``merge``.
+
+    Any other single-input, single-output graph (residual blocks with ``Add``/``Subtract``,
+    ``Concatenate``, ``Average``/``Maximum``/``Minimum``), and any model with a layer only
+    graphs read (LeakyReLU, PReLU, ReLU with ``max_value``/``negative_slope``, the
+    relu6/leaky_relu/hard_tanh/hard_sigmoid activations, GlobalAveragePooling2D,
+    GlobalMaxPooling2D), is read as a :class:`verify.graph.Graph` and lowered exactly onto
+    the chain IR (:func:`verify.graph.to_network`); see :class:`_GraphReader`.
     """
+    keras = import_keras()
+    graph_layers = any(_needs_graph(l) for l in model.layers)
     if _is_branching(model):
-        return _network_from_parallel(model, name)
+        parallel, problems = _parallel(model)
+        if parallel is not None and not problems and not graph_layers:
+            return _network_from_parallel(model, name)
+        return _network_from_graph(model, name)
+    if graph_layers and not isinstance(model, keras.Sequential):
+        return _network_from_graph(model, name)
+    if graph_layers:
+        return _network_from_graph(keras.Model(model.inputs, model.outputs, name=model.name), name)
     layers = _chain(model)
     ir: list[Layer] = []
     shape = tuple(int(d) for d in model.input_shape[1:])

@@ -157,7 +157,7 @@ class IntegerInput(keras.layers.Layer):
 
 def bnn_from_arrays(blocks: Sequence[dict], output: dict, input_shape: Sequence[int] = (28, 28, 1),
                     input_mode: str = "binarize", name: str = "bnn",
-                    batchnorm_epsilon: float = 1e-3) -> "keras.Model":
+                    batchnorm_epsilon: float = 1e-3, input_levels: int = 255) -> "keras.Model":
     """Rebuild a BNN trained elsewhere as a Keras model of these layers.
 
     ``blocks``: one dict per hidden block, each with ``weight`` of shape (inputs, units) — the
@@ -165,16 +165,19 @@ def bnn_from_arrays(blocks: Sequence[dict], output: dict, input_shape: Sequence[
     (units,), and the batch-norm arrays ``gamma``, ``beta``, ``mean``, ``variance`` (units,)
     (leave all four out for a block without batch norm). ``output``: ``weight`` (inputs,
     classes) and optional ``bias``. ``input_mode``: ``"binarize"`` (pixel > 0.5 → +1, else
-    -1) or ``"integer"`` (8-bit integers 0..255). ``batchnorm_epsilon``: the ε the other
-    framework used in ``(x - mean) / sqrt(variance + ε)``. Weights stored as (units, inputs),
-    as in PyTorch's ``nn.Linear``, must be transposed first.
+    -1) or ``"integer"`` (8-bit integers 0..255: ``round(255 * x)``; ``input_levels`` sets
+    another top value, e.g. a few levels for exhaustive tests). ``batchnorm_epsilon``: the ε the
+    other framework used in ``(x - mean) / sqrt(variance + ε)`` (PyTorch's ``BatchNorm1d``
+    default is 1e-5). Weights stored as (units, inputs), as in PyTorch's ``nn.Linear``, must be
+    transposed first; the batch-norm ``mean`` and ``variance`` are the *running* statistics
+    (PyTorch's ``running_mean`` / ``running_var``), ``gamma``/``beta`` its ``weight``/``bias``.
     """
     if input_mode not in ("binarize", "integer"):
         raise ValueError(f"input_mode must be 'binarize' or 'integer', not {input_mode!r}")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
     x = (BinarizeInput(name="binarize") if input_mode == "binarize"
-         else IntegerInput(name="integer_input"))(x)
+         else IntegerInput(int(input_levels), name="integer_input"))(x)
     assigned = []
     for k, block in enumerate(blocks, start=1):
         weight = np.asarray(block["weight"], dtype=np.float64)      # signs before any rounding

@@ -7,7 +7,10 @@ order ``Flatten`` uses, so Flatten, Reshape and Dropout need no layer of their o
 * :class:`Affine` — ``y = W x + b``. Dense layers keep a dense ``W``; Conv2D and
   AveragePooling2D become sparse CSR matrices; BatchNormalization is folded into a
   neighbouring affine layer.
-* :class:`ReLU` — ``y = max(x, 0)`` elementwise.
+* :class:`ReLU` — ``y = max(x, 0)`` elementwise, or on the entries of a ``mask`` only (the
+  others pass through unchanged: values a residual connection still needs, see
+  :mod:`verify.graph`, which lowers DAGs — skip connections, Concat, LeakyReLU, Clip, Abs —
+  exactly onto this chain).
 * :class:`MaxPool` — ``y_i = max(x[index[i, :]])`` (entries ``-1`` in ``index`` are padding).
 
 Binarized networks (BNNs, :mod:`verify.layers`) add three layer types:
@@ -85,11 +88,33 @@ class Affine(_WeightedLayer):
 
 @dataclass
 class ReLU:
+    """``y = max(x, 0)`` elementwise, or only on the entries of ``mask``.
+
+    ``mask`` is None (every entry is a ReLU: the common case) or a boolean vector over the
+    entries: ``True`` entries are ReLUs, ``False`` entries pass their input through unchanged
+    (``y_i = x_i``). Pass-through entries carry values that a later layer still needs (a
+    skip connection, the linear part of a LeakyReLU) past the ReLUs: see :mod:`verify.graph`.
+    They are exact identities everywhere: no binary in a MIP, slope 1 in every relaxation,
+    never unstable, never branched on, and not counted in :attr:`Network.num_relus`.
+    """
+
     out_shape: tuple
     name: str = ""
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def num_relus(self) -> int:
+        """Entries that are ReLUs (all of them without a mask)."""
+        return layer_size(self) if self.mask is None else int(np.count_nonzero(self.mask))
+
+    def relu_entries(self) -> np.ndarray:
+        """Boolean vector: True for the entries that are ReLUs."""
+        return np.ones(layer_size(self), dtype=bool) if self.mask is None else np.asarray(self.mask, dtype=bool)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.maximum(x, 0.0)
+        if self.mask is None:
+            return np.maximum(x, 0.0)
+        return np.where(self.mask, np.maximum(x, 0.0), x)
 
 
 @dataclass
@@ -196,7 +221,8 @@ class Network:
 
     @property
     def num_relus(self) -> int:
-        return sum(layer_size(l) for l in self.layers if isinstance(l, ReLU))
+        """ReLU neurons (pass-through entries of masked ReLU layers are not counted)."""
+        return sum(l.num_relus for l in self.layers if isinstance(l, ReLU))
 
     def flatten_input(self, x: np.ndarray) -> np.ndarray:
         """Turn one input or a batch, in the model's shape or flat, into (batch, n) float64."""
@@ -248,6 +274,8 @@ class Network:
                  "neurons": self.num_inputs, "params": 0}]
         for layer in self.layers:
             kind = type(layer).__name__ if not isinstance(layer, Affine) else f"Affine({layer.kind})"
+            if isinstance(layer, ReLU) and layer.mask is not None:
+                kind = f"ReLU({layer.num_relus} + {layer_size(layer) - layer.num_relus} carried)"
             params = 0
             if isinstance(layer, Affine):
                 nnz = layer.weight.nnz if sp.issparse(layer.weight) else layer.weight.size
@@ -270,7 +298,10 @@ class Network:
         for layer in self.layers:
             prev = merged[-1] if merged else None
             if isinstance(layer, Affine) and isinstance(prev, Affine):
-                product = _compose(prev, layer)
+                # the lowering's copy/combination steps (verify.graph) are merged even when
+                # the product has up to twice the nonzeros: they only duplicate rows/columns
+                carry = _is_carry(prev) or _is_carry(layer)
+                product = _compose(prev, layer, 2.0 if carry else 1.0)
                 if product is not None:
                     merged[-1] = product
                     continue
@@ -278,8 +309,18 @@ class Network:
         return Network(self.input_shape, merged, self.output_activation, self.name, dict(self.meta))
 
 
-def _compose(first: Affine, second: Affine) -> Affine | None:
-    """``second ∘ first`` as one Affine, or None when the product would be much denser."""
+#: ``kind`` values of the structural Affine layers of :func:`verify.graph.to_network` (the
+#: ``".carry"`` suffix marks the rest): merged into neighbours more eagerly.
+CARRY_KINDS = ("add", "concat")
+
+
+def _is_carry(layer: Affine) -> bool:
+    return layer.kind in CARRY_KINDS or ".carry" in layer.kind
+
+
+def _compose(first: Affine, second: Affine, slack: float = 1.0) -> Affine | None:
+    """``second ∘ first`` as one Affine, or None when the product would be much denser
+    (more than ``slack`` times the nonzeros of the two factors)."""
     w = second.weight @ first.weight
     b = np.asarray(second.weight @ first.bias).ravel() + second.bias
     if sp.issparse(w):
@@ -292,6 +333,6 @@ def _compose(first: Affine, second: Affine) -> Affine | None:
         nnz = w.size
     def size(m: Matrix) -> int:
         return m.nnz if sp.issparse(m) else m.size
-    if nnz > size(first.weight) + size(second.weight):
+    if nnz > slack * (size(first.weight) + size(second.weight)):
         return None
     return Affine(w, b, second.out_shape, f"{first.name}+{second.name}", f"{first.kind}+{second.kind}")

@@ -8,6 +8,12 @@ results CSV (columns :data:`COLUMNS`), flushed and fsync'd at once, so killing t
 no finished instance; running it again skips the rows already there (the key is the
 ``(onnx, vnnlib)`` pair) and cuts a partial last line. Counterexamples are written in the
 VNN-COMP format next to the results, in ``<results name>-counterexamples/``.
+
+Properties may be VNN-LIB 1.0 or 2.0 (:mod:`verify.vnnlib` tells them apart); the
+counterexample files use the words of each property's version (``sat`` / ``violated``), while
+the ``verdict`` column keeps the toolkit's words (``sat``, ``unsat``, ``timeout``,
+``unknown``, ``error``) for every version. :func:`convert_benchmark_v2` writes the 2.0 form of
+a 1.0 benchmark folder (``DIR/2.0/``, as VNN-COMP ships both versions).
 """
 from __future__ import annotations
 
@@ -157,6 +163,70 @@ def run_vnncomp(directory: str | os.PathLike, results: str | os.PathLike | None 
         if progress is not None:
             progress(inst, row)
     return rows
+
+
+def onnx_io_shapes(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The shapes of an ONNX model's (first) input and output, a symbolic dimension (the
+    batch) read as 1: the shapes a VNN-LIB 2.0 property declares for the model."""
+    from .onnx.files import load_onnx
+
+    model, where = load_onnx(path)
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in initializers]
+    if not inputs or not graph.output:
+        raise InvalidInputError(f"{where} has no graph input or output")
+
+    def shape(value) -> tuple[int, ...]:
+        dims = value.type.tensor_type.shape.dim
+        return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                     for d in dims)
+
+    return shape(inputs[0]), shape(graph.output[0])
+
+
+def convert_benchmark_v2(directory: str | os.PathLike, out: str | os.PathLike | None = None,
+                         *, compress: bool = True) -> Path:
+    """Write the VNN-LIB 2.0 form of a benchmark folder's 1.0 properties.
+
+    Every property listed in ``DIRECTORY/instances.csv`` is converted with
+    :func:`verify.vnnlib.convert_to_v2` (declared shapes: its ONNX model's input and output,
+    :func:`onnx_io_shapes`) into ``OUT`` (default ``DIRECTORY/2.0``), gzip-compressed unless
+    ``compress`` is False, with an ``instances.csv`` whose model paths point back into
+    ``DIRECTORY``: ``verify vnncomp OUT`` runs the same instances from the 2.0 files.
+    Returns ``OUT``.
+    """
+    from .vnnlib import _read_text, convert_to_v2
+
+    directory = Path(directory)
+    out = Path(out) if out is not None else directory / "2.0"
+    out.mkdir(parents=True, exist_ok=True)
+    instances = read_instances(directory)
+    shapes: dict[str, tuple] = {}
+    rows = []
+    done: dict[str, str] = {}
+    for inst in instances:
+        if inst.onnx not in shapes:
+            shapes[inst.onnx] = onnx_io_shapes(directory / inst.onnx)
+        x_shape, y_shape = shapes[inst.onnx]
+        name = done.get(inst.vnnlib)
+        if name is None:
+            source = directory / inst.vnnlib
+            stem = Path(inst.vnnlib).name.removesuffix(".gz")
+            name = stem + (".gz" if compress else "")
+            text = convert_to_v2(_read_text(source), x_shape, y_shape, source=str(source))
+            target = out / name
+            if compress:
+                import gzip
+                # mtime 0: the same property gives the same bytes (no churn on regeneration)
+                target.write_bytes(gzip.compress(text.encode(), mtime=0))
+            else:
+                target.write_text(text)
+            done[inst.vnnlib] = name
+        model = os.path.relpath(directory / inst.onnx, out)
+        rows.append(f"{model},{name},{inst.timeout:g}")
+    (out / "instances.csv").write_text("\n".join(rows) + "\n")
+    return out
 
 
 def summary(rows: list[dict]) -> dict:

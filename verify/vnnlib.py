@@ -30,6 +30,28 @@ cannot represent an open set anyway. Arithmetic is done in float64, so ``(<= (+ 
 declared inputs (outputs) must be ``X_0 … X_{n-1}`` (``Y_0 … Y_{m-1}``) without gaps.
 Quoted symbols ``|…|`` and string literals are not supported.
 
+VNN-LIB 2.0
+-----------
+A file with a ``(vnnlib-version <2.x>)`` line or a ``(declare-network …)`` command is read as
+VNN-LIB 2.0 (:func:`detect_version`; a file mixing 1.0 declarations with these is refused)::
+
+    command  := (vnnlib-version <2.0>) | (declare-network NET decl+) | (assert formula) | …
+    decl     := (declare-input NAME TYPE [d0,d1,…] ["onnx name"])
+              | (declare-output NAME TYPE [d0,d1,…] ["onnx name"])
+    TYPE     := Real | float16 | float32 | float64 | …   ; read as reals
+    variable := NAME[i0,i1,…]                            ; one index per dimension
+              | NAME                                     ; a scalar tensor (shape [])
+    CMP      := … | ==                                   ; == is =
+
+One network with one input and one output tensor is supported (the toolkit's models have one
+of each): ``declare-hidden``, several networks, inputs or outputs, non-real element types
+and ``!=`` are refused with their position. An element's flat index is its C-order
+(row-major) position in the declared shape, batch dimension included, so ``X[0,i]`` of shape
+``[1, n]`` is the 1.0 ``X_i``; the declared size must equal the network's number of inputs
+(outputs). Everything else — formulas, the normal form, the errors — is as for 1.0, and
+:attr:`VnnProperty.version`, ``input_shape`` / ``output_shape`` and the tensor names record
+the declaration. :func:`convert_to_v2` writes the 2.0 form of a 1.0 property.
+
 Normal form
 -----------
 The conjunction of all asserts is expanded into disjunctive normal form (``and`` distributed
@@ -85,6 +107,12 @@ an s-expression, one ``(X_i value)`` per input, then one ``(Y_j value)`` per out
 a result file themselves write ``"sat\\n" + format_counterexample(x, y)``, which is what
 :func:`write_counterexample` does. Values are written with ``repr`` precision (they read back
 to the same float64).
+
+A result file names its verdict with the word of the property's version
+(:data:`RESULT_WORDS`, :func:`result_word`): 1.0 ``sat`` / ``unsat``, 2.0 ``violated`` /
+``holds``, both ``timeout`` and ``unknown``. For a 2.0 property the counterexample names the
+tensors' elements, ``((X[0,0] 0.5) … (Y[0,3] 1.75))`` (:func:`counterexample_text`);
+:func:`read_counterexample` reads both forms.
 """
 from __future__ import annotations
 
@@ -104,8 +132,9 @@ import numpy as np
 from .errors import InvalidInputError
 
 __all__ = ["PropertyCase", "VnnProperty", "parse_vnnlib", "parse_vnnlib_text",
-           "format_counterexample", "write_counterexample", "read_counterexample",
-           "write_robustness_property", "MAX_DNF_TERMS"]
+           "format_counterexample", "counterexample_text", "write_counterexample",
+           "read_counterexample", "write_robustness_property", "detect_version", "convert_to_v2",
+           "result_word", "RESULT_WORDS", "VERSIONS", "MAX_DNF_TERMS"]
 
 #: Default limit on the number of DNF terms a property may expand to.
 MAX_DNF_TERMS = 100_000
@@ -113,13 +142,27 @@ MAX_DNF_TERMS = 100_000
 _TOKEN_RE = re.compile(r";[^\n]*|[()]|[^\s();]+")
 _NEWLINE_RE = re.compile(r"\n")
 _VAR_RE = re.compile(r"([XY])_([0-9]+)\Z")
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")                       # a 2.0 tensor name
+_ELEMENT_RE = re.compile(r"([A-Za-z][A-Za-z0-9_]*)\[([0-9]+(?:,[0-9]+)*)?\]\Z")  # X[0,12]
+_VERSION_RE = re.compile(r"<?\s*([0-9]+(?:\.[0-9]+)*)\s*>?\Z")
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 
 _BOOL_OPS = frozenset({"and", "or"})
-_CMP_OPS = frozenset({"<=", ">=", "<", ">", "="})
+_CMP_OPS = frozenset({"<=", ">=", "<", ">", "=", "=="})
 _ARITH_OPS = frozenset({"+", "-", "*", "/"})
 _IGNORED_COMMANDS = frozenset({"set-logic", "set-info", "set-option", "check-sat", "get-model",
                                "exit"})
+#: Element types of VNN-LIB 2.0 declarations read as reals (the toolkit reasons over the reals
+#: and replays counterexamples in the model's float32 runtime).
+_REAL_TYPES = frozenset({"Real", "real", "float16", "float32", "float64", "bfloat16", "double",
+                         "float"})
+
+#: The two versions read, and the words a result file of each uses for the verdicts.
+VERSIONS = ("1.0", "2.0")
+RESULT_WORDS = {
+    "1.0": {"sat": "sat", "unsat": "unsat", "timeout": "timeout", "unknown": "unknown"},
+    "2.0": {"sat": "violated", "unsat": "holds", "timeout": "timeout", "unknown": "unknown"},
+}
 _FORMULA, _EXPR = 0, 1
 
 
@@ -144,6 +187,21 @@ class VnnProperty:
     num_outputs: int
     cases: list[PropertyCase]
     source: str                                       # the path, or "<string>"
+    #: the file's VNN-LIB version, "1.0" or "2.0" (see :func:`detect_version`)
+    version: str = "1.0"
+    #: 2.0: the declared network's name and its input and output tensors (name, shape); 1.0
+    #: files have the names X and Y and flat shapes
+    network: str = ""
+    input_name: str = "X"
+    output_name: str = "Y"
+    input_shape: tuple = ()
+    output_shape: tuple = ()
+
+    def result_word(self, verdict: str) -> str:
+        """The word a result file of this property's version uses for ``verdict`` (``sat``,
+        ``unsat``, ``timeout``, ``unknown``): 1.0 keeps them, 2.0 says ``violated`` for
+        ``sat`` and ``holds`` for ``unsat``."""
+        return result_word(verdict, self.version)
 
     @property
     def trivially_unsat(self) -> bool:
@@ -297,6 +355,11 @@ class _Parser:
         self.max_terms = max_dnf_terms
         self.decls: tuple[dict[int, int], dict[int, int]] = ({}, {})   # index -> position
         self.keys: dict[str, int] = {}                                  # name -> variable key
+        self.version: str | None = None          # from (vnnlib-version ...) or the declarations
+        self.version_pos: int | None = None
+        # 2.0: tensor name -> (is_out, shape, position of its declaration)
+        self.tensors: dict[str, tuple[int, tuple[int, ...], int]] = {}
+        self.network = ""
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -315,25 +378,178 @@ class _Parser:
                 if first_assert is None:
                     first_assert = node.pos
                 asserts.append(self.formula(node.items[1]))
-            elif name == "declare-const":
-                if len(node.items) != 3:
+            elif name in ("declare-const", "declare-fun"):
+                self.set_version("1.0", node.pos, f"({name} ...)")
+                if name == "declare-const" and len(node.items) != 3:
                     raise src.error(node.pos, "expected (declare-const NAME Real)")
-                self.declare(node.items[1], node.items[2])
-            elif name == "declare-fun":
-                if (len(node.items) != 4 or not isinstance(node.items[2], _List)
-                        or node.items[2].items):
+                if name == "declare-fun" and (len(node.items) != 4 or not isinstance(
+                        node.items[2], _List) or node.items[2].items):
                     raise src.error(node.pos, "expected (declare-fun NAME () Real)")
-                self.declare(node.items[1], node.items[3])
+                self.declare(node.items[1], node.items[-1])
+            elif name == "vnnlib-version":
+                self.read_version(node)
+            elif name == "declare-network":
+                if asserts:
+                    raise src.error(node.pos, "VNN-LIB 2.0 declares the networks before the "
+                                              "assertions")
+                self.set_version("2.0", node.pos, "(declare-network ...)")
+                self.declare_network(node)
             elif name in _IGNORED_COMMANDS:
                 continue
             else:
                 raise src.error(head.pos, f"unknown command '{name}' (expected declare-const "
-                                          "or assert)")
+                                          "or assert; VNN-LIB 2.0: vnnlib-version, "
+                                          "declare-network or assert)")
+        if self.version == "2.0" and not self.tensors:
+            raise src.error(self.version_pos, "a VNN-LIB 2.0 file must declare the network "
+                                              "with (declare-network NAME (declare-input ...) "
+                                              "(declare-output ...))")
         num_in = self.check_declared(0)
         num_out = self.check_declared(1)
         terms = self.conj(asserts, first_assert) if asserts else [()]
         cases = self.build_cases(terms, num_in, num_out)
-        return VnnProperty(num_in, num_out, cases, src.source)
+        prop = VnnProperty(num_in, num_out, cases, src.source, self.version or "1.0")
+        if self.version == "2.0":
+            (xi, (_, xs, _)), (yo, (_, ys, _)) = sorted(self.tensors.items(),
+                                                        key=lambda kv: kv[1][0])
+            prop.network, prop.input_name, prop.output_name = self.network, xi, yo
+            prop.input_shape, prop.output_shape = xs, ys
+        else:
+            prop.input_shape, prop.output_shape = (num_in,), (num_out,)
+        return prop
+
+    # -- VNN-LIB 2.0 ---------------------------------------------------------------------------
+
+    def set_version(self, version: str, pos: int, what: str) -> None:
+        """Fix the file's version from a declaration; declarations of both versions clash."""
+        if self.version is None:
+            self.version, self.version_pos = version, pos
+        elif self.version != version:
+            other = "2.0 (vnnlib-version or declare-network)" if version == "1.0" else \
+                "1.0 (declare-const)"
+            raise self.src.error(pos, f"{what} is VNN-LIB {version} syntax, but the file is "
+                                      f"VNN-LIB {other} before this point")
+
+    def read_version(self, node: _List) -> None:
+        src = self.src
+        text = " ".join(i.text for i in node.items[1:] if isinstance(i, _Atom))
+        m = _VERSION_RE.match(text)
+        if len(node.items) < 2 or not m:
+            raise src.error(node.pos, "expected (vnnlib-version <2.0>)")
+        number = m.group(1)
+        major = number.split(".")[0]
+        if major != "2":
+            raise src.error(node.pos, f"VNN-LIB version {number} is not supported (1.0 files "
+                                      "have no version line; 2.x files start with "
+                                      "(vnnlib-version <2.0>))")
+        if self.version == "1.0":
+            raise src.error(node.pos, "(vnnlib-version ...) after VNN-LIB 1.0 declarations")
+        self.version, self.version_pos = "2.0", node.pos
+
+    def declare_network(self, node: _List) -> None:
+        """``(declare-network NAME (declare-input X TYPE [shape] ["onnx name"]) …
+        (declare-output Y TYPE [shape] ["onnx name"]))``: exactly one network with one input
+        and one output tensor (the toolkit's models have one of each)."""
+        src = self.src
+        if self.tensors:
+            raise src.error(node.pos, "a second (declare-network ...): properties over several "
+                                      "networks are not supported (one network, one input, "
+                                      "one output)")
+        items = node.items
+        if len(items) < 2 or not isinstance(items[1], _Atom) or not _NAME_RE.match(items[1].text):
+            raise src.error(node.pos, "expected (declare-network NAME (declare-input ...) "
+                                      "(declare-output ...))")
+        self.network = items[1].text
+        for decl in items[2:]:
+            if (not isinstance(decl, _List) or not decl.items
+                    or not isinstance(decl.items[0], _Atom)):
+                raise src.error(decl.pos, "expected (declare-input ...) or (declare-output ...) "
+                                          "inside (declare-network ...)")
+            kind = decl.items[0].text
+            if kind == "declare-hidden":
+                raise src.error(decl.pos, "(declare-hidden ...): properties over hidden nodes are "
+                                          "not supported (only the network's input and output)")
+            if kind not in ("declare-input", "declare-output"):
+                raise src.error(decl.pos, f"unknown declaration '{kind}' in (declare-network ...) "
+                                          "(expected declare-input or declare-output)")
+            is_out = int(kind == "declare-output")
+            if any(t[0] == is_out for t in self.tensors.values()):
+                what = "outputs" if is_out else "inputs"
+                raise src.error(decl.pos, f"a second {kind[8:]}: networks with several {what} "
+                                          "are not supported")
+            self.declare_tensor(decl, is_out)
+        for is_out, kind in ((0, "declare-input"), (1, "declare-output")):
+            if not any(t[0] == is_out for t in self.tensors.values()):
+                raise src.error(node.pos, f"network '{self.network}' has no ({kind} ...)")
+
+    def declare_tensor(self, decl: _List, is_out: int) -> None:
+        src = self.src
+        kind = decl.items[0].text
+        parts = decl.items[1:]
+        if len(parts) < 3 or not all(isinstance(p, _Atom) for p in parts):
+            raise src.error(decl.pos, f"expected ({kind} NAME TYPE [d0,d1,...])")
+        name, etype = parts[0], parts[1]
+        if not _NAME_RE.match(name.text):
+            raise src.error(name.pos, f"invalid tensor name '{name.text}' (a letter, then "
+                                      "letters, digits or '_')")
+        if name.text in self.tensors:
+            raise src.error(name.pos, f"'{name.text}' is declared twice")
+        if etype.text not in _REAL_TYPES:
+            raise src.error(etype.pos, f"element type '{etype.text}' is not supported (Real or a "
+                                       "floating-point type such as float32)")
+        rest = parts[2:]
+        if rest and rest[-1].text.startswith('"'):
+            rest = rest[:-1]                       # the ONNX node's name: matched by order
+        shape_text = "".join(p.text for p in rest)
+        if not (shape_text.startswith("[") and shape_text.endswith("]")):
+            raise src.error(parts[2].pos, f"expected the shape of '{name.text}' as [d0,d1,...]")
+        inner = shape_text[1:-1].replace(" ", "")
+        try:
+            shape = tuple(int(d) for d in inner.split(",")) if inner else ()
+        except ValueError:
+            raise src.error(parts[2].pos, f"invalid shape '{shape_text}' (non-negative integers "
+                                          "separated by commas)") from None
+        if any(d <= 0 for d in shape):
+            raise src.error(parts[2].pos, f"invalid shape '{shape_text}': every dimension must "
+                                          "be positive")
+        size = math.prod(shape)
+        expected = self.expected[is_out]
+        if expected is not None and size != expected:
+            what = "outputs" if is_out else "inputs"
+            raise src.error(name.pos, f"'{name.text}' has shape {shape_text} ({size} values) but "
+                                      f"the network has {expected} {what}")
+        self.tensors[name.text] = (is_out, shape, name.pos)
+        self.decls[is_out].update(dict.fromkeys(range(size), name.pos))
+
+    def element_key(self, atom: _Atom) -> int | None:
+        """The variable key of a 2.0 reference ``NAME[i,j,…]`` (a scalar tensor also by its
+        bare name); None when ``atom`` is no tensor reference."""
+        text = atom.text
+        m = _ELEMENT_RE.match(text)
+        name = m.group(1) if m else text
+        tensor = self.tensors.get(name)
+        if tensor is None:
+            if m:
+                raise self.src.error(atom.pos, f"undeclared tensor '{name}' (declare it in "
+                                               "(declare-network ...) before using it)")
+            return None
+        is_out, shape, _ = tensor
+        index = tuple(int(i) for i in m.group(2).split(",")) if m and m.group(2) else ()
+        if not m and shape and math.prod(shape) != 1:
+            raise self.src.error(atom.pos, f"'{name}' has shape {list(shape)}: refer to an "
+                                           f"element, e.g. {name}[{','.join('0' * len(shape))}]")
+        if shape == () and index in ((), (0,)):
+            index = ()                             # a scalar: NAME or NAME[0]
+        elif m and len(index) != len(shape):
+            raise self.src.error(atom.pos, f"'{text}' has {len(index)} indices but '{name}' has "
+                                           f"shape {list(shape)} ({len(shape)} dimensions)")
+        if any(i >= d for i, d in zip(index, shape)):
+            raise self.src.error(atom.pos, f"'{text}' is out of range: '{name}' has shape "
+                                           f"{list(shape)}")
+        flat = 0
+        for i, d in zip(index, shape):
+            flat = flat * d + i
+        return 2 * flat + is_out
 
     def declare(self, name_node, sort_node) -> None:
         src = self.src
@@ -422,6 +638,9 @@ class _Parser:
         if ctx == _FORMULA:
             if op in _BOOL_OPS or op in _CMP_OPS:
                 return op
+            if op == "!=":
+                raise src.error(head.pos, "'!=' is not supported: comparisons are read as "
+                                          "closed sets, and the closure of a != b is everything")
             if op in _ARITH_OPS:
                 raise src.error(head.pos, f"expected a formula (and, or, a comparison), found "
                                           f"the arithmetic operator '{op}'")
@@ -443,6 +662,8 @@ class _Parser:
                 return []
             raise self.src.error(atom.pos, f"expected a formula, found '{text}'")
         key = self.keys.get(text)
+        if key is None and self.tensors:
+            key = self.element_key(atom)
         if key is not None:
             return {key: 1.0}, 0.0
         if _NUMBER_RE.match(text) or _looks_numeric(text):
@@ -742,6 +963,93 @@ def parse_vnnlib(source: str | os.PathLike, num_inputs: int | None = None,
                              max_dnf_terms=max_dnf_terms)
 
 
+def detect_version(text: str) -> str:
+    """``"2.0"`` when the text has a ``(vnnlib-version …)`` or ``(declare-network …)`` command,
+    else ``"1.0"`` (the parser decides the same way, and refuses files that mix the two)."""
+    for node in _Source(text, "<string>").read():
+        if isinstance(node, _List) and node.items and isinstance(node.items[0], _Atom) \
+                and node.items[0].text in ("vnnlib-version", "declare-network"):
+            return "2.0"
+    return "1.0"
+
+
+def _v2_number(text: str) -> str:
+    """A number as VNN-LIB 2.0 writes reals: digits, a point and digits (``0`` → ``0.0``,
+    ``1e-05`` → ``1.0e-05``); the same float64 value."""
+    r = repr(float(text) + 0.0)
+    mantissa, e, exponent = r.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + e + exponent
+
+
+def convert_to_v2(text: str, input_shape: tuple, output_shape: tuple, *, network: str = "N",
+                  element_type: str = "float32", source: str = "<string>") -> str:
+    """The VNN-LIB 2.0 form of a 1.0 property: one ``(declare-network …)`` with the input ``X``
+    and the output ``Y`` of the given shapes (e.g. the ONNX model's, batch dimension
+    included), ``X_i`` / ``Y_j`` replaced by the elements at flat index ``i`` / ``j`` in C
+    order, ``=`` by ``==`` and numbers in the 2.0 form (the same float64 values). The
+    assertions keep their structure and order, and the leading comments are kept, so the two
+    files state the same property (:func:`parse_vnnlib_text` gives the same cases).
+    """
+    if not _NAME_RE.match(network):
+        raise InvalidInputError(f"invalid network name {network!r}")
+    if element_type not in _REAL_TYPES:
+        raise InvalidInputError(f"element type {element_type!r} is not a real type")
+    shapes = (tuple(int(d) for d in input_shape), tuple(int(d) for d in output_shape))
+    prop = parse_vnnlib_text(text, math.prod(shapes[0]), math.prod(shapes[1]), source=source)
+    if prop.version != "1.0":
+        raise InvalidInputError(f"{source} is already VNN-LIB {prop.version}")
+    names = ([_element_names("X", shapes[0])], [_element_names("Y", shapes[1])])
+    header = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith(";"):
+            break
+        header.append(line.rstrip())
+    while header and not header[-1]:
+        header.pop()
+    out = header + (["; VNN-LIB 2.0 form of a 1.0 property (X_i, Y_j: the elements in C order)"]
+                    if header else []) + ["", "(vnnlib-version <2.0>)", "",
+                                          f"(declare-network {network}",
+                                          f"    (declare-input X {element_type} "
+                                          f"[{','.join(map(str, shapes[0]))}])",
+                                          f"    (declare-output Y {element_type} "
+                                          f"[{','.join(map(str, shapes[1]))}]))", ""]
+
+    def atom(a: _Atom) -> str:
+        m = _VAR_RE.match(a.text)
+        if m:
+            return names[m.group(1) == "Y"][0][int(m.group(2))]
+        if a.text == "=":
+            return "=="
+        if _NUMBER_RE.match(a.text):
+            return _v2_number(a.text)
+        return a.text
+
+    for node in _Source(text, source).read():
+        if not (isinstance(node, _List) and node.items and isinstance(node.items[0], _Atom)
+                and node.items[0].text == "assert"):
+            continue
+        parts: list[str] = []
+        stack: list = [node]
+        while stack:                               # iterative: deep formulas are fine
+            item = stack.pop()
+            if isinstance(item, str):
+                parts.append(item)
+            elif isinstance(item, _Atom):
+                parts.append(atom(item))
+            else:
+                stack.append(")")
+                for k, child in enumerate(reversed(item.items)):
+                    stack.append(child)
+                    if k < len(item.items) - 1:
+                        stack.append(" ")
+                stack.append("(")
+        out.append("".join(parts))
+    return "\n".join(out) + "\n"
+
+
 def _finite_vector(values, what: str) -> np.ndarray:
     try:
         v = np.asarray(values, dtype=np.float64).ravel()
@@ -752,14 +1060,53 @@ def _finite_vector(values, what: str) -> np.ndarray:
     return v
 
 
-def format_counterexample(x: np.ndarray, y: np.ndarray) -> str:
+def result_word(verdict: str, version: str = "1.0") -> str:
+    """The word a result file of VNN-LIB ``version`` uses for ``verdict`` (one of ``sat``,
+    ``unsat``, ``timeout``, ``unknown``; :data:`RESULT_WORDS`)."""
+    words = RESULT_WORDS.get(version)
+    if words is None:
+        raise InvalidInputError(f"unknown VNN-LIB version {version!r} (choose {', '.join(VERSIONS)})")
+    if verdict not in words:
+        raise InvalidInputError(f"unknown verdict {verdict!r} (choose {', '.join(words)})")
+    return words[verdict]
+
+
+def _element_names(name: str, shape: tuple) -> list[str]:
+    """``NAME[i,j,…]`` for every element of a tensor, in C order (a scalar: ``NAME``)."""
+    if not shape:
+        return [name]
+    return [f"{name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
+
+
+def format_counterexample(x: np.ndarray, y: np.ndarray, prop: VnnProperty | None = None) -> str:
     """The VNN-COMP counterexample ``((X_0 v) … (Y_0 v) …)``, one pair a line, ending in a
-    newline, **without** the leading ``sat`` line (a result file is ``"sat\\n"`` + this)."""
+    newline, **without** the leading verdict line (a result file is ``"sat\\n"`` + this; see
+    :func:`counterexample_text`).
+
+    For a VNN-LIB 2.0 ``prop`` the names are its tensors' elements, ``(X[0,0,3] v)``, in C
+    order of the declared shapes (the flat order of ``x`` and ``y``)."""
     xs = _finite_vector(x, "counterexample inputs")
     ys = _finite_vector(y, "counterexample outputs")
-    pairs = [f"(X_{i} {float(v)!r})" for i, v in enumerate(xs)]
-    pairs += [f"(Y_{j} {float(v)!r})" for j, v in enumerate(ys)]
+    if prop is not None and prop.version == "2.0":
+        if xs.size != math.prod(prop.input_shape) or ys.size != math.prod(prop.output_shape):
+            raise InvalidInputError(f"the counterexample has {xs.size} inputs and {ys.size} "
+                                    f"outputs; {prop.source} declares shapes "
+                                    f"{list(prop.input_shape)} and {list(prop.output_shape)}")
+        x_names = _element_names(prop.input_name, prop.input_shape)
+        y_names = _element_names(prop.output_name, prop.output_shape)
+    else:
+        x_names = [f"X_{i}" for i in range(xs.size)]
+        y_names = [f"Y_{j}" for j in range(ys.size)]
+    pairs = [f"({n} {float(v)!r})" for n, v in zip(x_names, xs)]
+    pairs += [f"({n} {float(v)!r})" for n, v in zip(y_names, ys)]
     return "(" + "\n ".join(pairs) + ")\n"
+
+
+def counterexample_text(x: np.ndarray, y: np.ndarray, prop: VnnProperty | None = None) -> str:
+    """A whole result file with a counterexample: the verdict word of ``prop``'s version
+    (``sat`` for 1.0 and without a property, ``violated`` for 2.0), then the assignment."""
+    word = prop.result_word("sat") if prop is not None else "sat"
+    return f"{word}\n" + format_counterexample(x, y, prop)
 
 
 def _write_text(path: str | os.PathLike, text: str) -> None:
@@ -774,16 +1121,20 @@ def _write_text(path: str | os.PathLike, text: str) -> None:
         raise InvalidInputError(f"{p}: cannot write the file ({e})") from None
 
 
-def write_counterexample(path: str | os.PathLike, x: np.ndarray, y: np.ndarray) -> None:
-    """Write a VNN-COMP result file: the line ``sat``, then :func:`format_counterexample`."""
-    _write_text(path, "sat\n" + format_counterexample(x, y))
+def write_counterexample(path: str | os.PathLike, x: np.ndarray, y: np.ndarray,
+                         prop: VnnProperty | None = None) -> None:
+    """Write a VNN-COMP result file: the line ``sat`` (``violated`` for a 2.0 ``prop``), then
+    :func:`format_counterexample`."""
+    _write_text(path, counterexample_text(x, y, prop))
 
 
 def read_counterexample(path_or_text: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``(x, y)`` back from a counterexample, with or without the leading ``sat`` line.
+    """Read ``(x, y)`` back from a counterexample, with or without the leading ``sat`` (or
+    2.0 ``violated``) line.
 
     A ``str`` containing ``(`` is taken as the text itself; any other ``str`` or path-like as
-    a file name.
+    a file name. Names are ``X_i`` / ``Y_j`` (1.0) or tensor elements ``NAME[i,j,…]`` (2.0:
+    the first tensor named is the input, the second the output; each flattened in C order).
     """
     if isinstance(path_or_text, str) and "(" in path_or_text:
         src = _Source(path_or_text, "<string>")
@@ -793,21 +1144,24 @@ def read_counterexample(path_or_text: str | os.PathLike) -> tuple[np.ndarray, np
     items = src.read()
     if items and isinstance(items[0], _Atom):
         word = items[0].text
-        if word.lower() != "sat":
+        if word.lower() not in ("sat", "violated"):
             raise src.error(items[0].pos, f"the result is '{word}', not a counterexample "
-                                          "(expected 'sat' and an assignment)")
+                                          "(expected 'sat' or 'violated' and an assignment)")
         items = items[1:]
     if len(items) == 1 and isinstance(items[0], _List) and all(
             isinstance(p, _List) for p in items[0].items) and items[0].items:
         items = items[0].items                               # the outer parentheses
     if not items:
         raise src.error(None, "no assignment found")
-    values: tuple[dict[int, float], dict[int, float]] = ({}, {})
-    positions: tuple[dict[int, int], dict[int, int]] = ({}, {})
     for pair in items:
         if (not isinstance(pair, _List) or len(pair.items) != 2
                 or not all(isinstance(p, _Atom) for p in pair.items)):
             raise src.error(pair.pos, "expected a pair (NAME value)")
+    if not _VAR_RE.match(items[0].items[0].text):
+        return _read_tensor_assignment(src, items)
+    values: tuple[dict[int, float], dict[int, float]] = ({}, {})
+    positions: tuple[dict[int, int], dict[int, int]] = ({}, {})
+    for pair in items:
         name, value = pair.items
         m = _VAR_RE.match(name.text)
         if not m:
@@ -827,6 +1181,40 @@ def read_counterexample(path_or_text: str | os.PathLike) -> tuple[np.ndarray, np
             raise src.error(positions[is_out][max(got)], f"{letter}_{missing} is missing from "
                                                          "the assignment")
         arrays.append(np.array([got[i] for i in range(n)], dtype=np.float64))
+    return arrays[0], arrays[1]
+
+
+def _read_tensor_assignment(src: _Source, items: list) -> tuple[np.ndarray, np.ndarray]:
+    """A 2.0 assignment ``((X[0,0] v) … (Y[0,0] v) …)``: two tensors, each complete."""
+    tensors: dict[str, dict[tuple, float]] = {}
+    for pair in items:
+        name, value = pair.items
+        m = _ELEMENT_RE.match(name.text)
+        if m is None and not _NAME_RE.match(name.text):
+            raise src.error(name.pos, f"unexpected name '{name.text}' (expected X_i, Y_j or a "
+                                      "tensor element NAME[i,j,...])")
+        tensor = m.group(1) if m else name.text
+        index = tuple(int(i) for i in m.group(2).split(",")) if m and m.group(2) else ()
+        got = tensors.setdefault(tensor, {})
+        if len(tensors) > 2:
+            raise src.error(name.pos, f"a third tensor '{tensor}' (expected the input and the "
+                                      "output)")
+        if got and len(next(iter(got))) != len(index):
+            raise src.error(name.pos, f"'{name.text}' has {len(index)} indices, other elements "
+                                      f"of '{tensor}' {len(next(iter(got)))}")
+        if index in got:
+            raise src.error(name.pos, f"'{name.text}' is assigned twice")
+        got[index] = src.number(value)
+    if len(tensors) != 2:
+        raise src.error(None, "expected the assignment of an input and an output tensor")
+    arrays = []
+    for tensor, got in tensors.items():
+        shape = tuple(max(idx[d] for idx in got) + 1 for d in range(len(next(iter(got)))))
+        if len(got) != math.prod(shape):
+            missing = next(idx for idx in np.ndindex(*shape) if idx not in got)
+            raise src.error(None, f"{tensor}[{','.join(map(str, missing))}] is missing from the "
+                                  "assignment")
+        arrays.append(np.array([got[idx] for idx in np.ndindex(*shape)], dtype=np.float64))
     return arrays[0], arrays[1]
 
 

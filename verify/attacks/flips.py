@@ -9,6 +9,7 @@ provides the same attributes.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
@@ -91,13 +92,17 @@ def single_flip_logits(task: FlipProblem, v: np.ndarray) -> np.ndarray:
     return net.forward_from(2, np.where(moved >= first.threshold[None, :], 1.0, -1.0))
 
 
-def greedy_flips(task: FlipProblem, max_flips: int, restarts: int = 3, seed: int = 0) -> np.ndarray | None:
+def greedy_flips(task: FlipProblem, max_flips: int, restarts: int = 3, seed: int = 0,
+                 batch: int = 1, deadline: float | None = None) -> np.ndarray | None:
     """Bits within ``max_flips`` flips that the network labels adversarially, or None.
 
     Each step scores every single flip at once (the first layer's sums change by one column
     of its weights) and takes one that lowers the margin ``s_label - max_other`` (targeted:
     ``max_other - s_target``) most; ties, common with integer logits, are broken at random,
-    with a few restarts.
+    with a few restarts. ``batch > 1`` flips that many of the best-scored pixels per step
+    (scores taken one at a time, so coarser; far fewer steps for examples that need many
+    flips — prune the result with :func:`prune_flips`). ``deadline`` (a
+    ``time.perf_counter()`` value): the search gives up (None) once it passes.
     """
     net = task.network
     rng = np.random.default_rng(seed)
@@ -115,15 +120,29 @@ def greedy_flips(task: FlipProblem, max_flips: int, restarts: int = 3, seed: int
     for _ in range(restarts):
         v = start.copy()
         for _ in range(max_flips):
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
             scores = margin(single_flip_logits(task, v))
             scores[v != start] = np.inf                                       # no flipping back
             best = scores.min()
             if not np.isfinite(best) and best > 0:
                 break
-            choice = rng.choice(np.flatnonzero(scores == best))
+            if batch > 1 and best != -np.inf:
+                # the batch best, ties in random order (a random key breaks them)
+                order = np.lexsort((rng.random(len(scores)), scores))
+                choice = order[:min(batch, max_flips - int(np.count_nonzero(v != start)))]
+                choice = choice[np.isfinite(scores[choice])]
+                if not choice.size:
+                    break
+            else:
+                choice = rng.choice(np.flatnonzero(scores == best))
             v[choice] = -v[choice]
             if best == -np.inf:
                 return (v > 0).astype(np.int8)
+            if batch > 1 and task.reaches(int(net.labels_from_logits(net.forward_from(1, v[None]))[0])):
+                return (v > 0).astype(np.int8)
+            if np.count_nonzero(v != start) >= max_flips:
+                break
     return None
 
 

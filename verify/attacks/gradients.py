@@ -66,7 +66,7 @@ def logit_form_and_gradient(network: Network, values: list[np.ndarray], coef: np
             W = layer.weight
             grad = np.asarray((W.T @ grad.T).T) if sp.issparse(W) else grad @ W
         elif isinstance(layer, ReLU):
-            grad = grad * (inp > 0)
+            grad = grad * ((inp > 0) if layer.mask is None else ((inp > 0) | ~layer.mask))
         elif isinstance(layer, MaxPool):
             padded = np.concatenate([inp, np.full((inp.shape[0], 1), -np.inf)], axis=1)
             winner = layer.index[np.arange(layer.n_out), np.argmax(padded[:, layer.index], axis=2)]

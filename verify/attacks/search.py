@@ -170,15 +170,17 @@ def pgd(network: Network, center: np.ndarray, norm: str, eps: float, label: int,
 
 def min_norm_search(network: Network, center: np.ndarray, norm: str, label: int,
                     target: int | None, margin: float, lo: np.ndarray, hi: np.ndarray,
-                    seeds: list[np.ndarray] = ()) -> np.ndarray | None:
+                    seeds: list[np.ndarray] = (), deadline: Deadline | None = None
+                    ) -> np.ndarray | None:
     """The smallest adversarial input this heuristic finds in ``norm``: PGD with a bisection
     on the radius, plus any ``seeds`` (other adversarial inputs), each shrunk along its ray
-    and per pixel. Returns the best by ``distance(·, norm)``."""
+    and per pixel. Returns the best by ``distance(·, norm)``. Past ``deadline`` no further
+    PGD run starts (what was found is still shrunk and returned)."""
     found = [s for s in seeds if s is not None]
     radius_max = {"linf": 1.0, "l2": float(np.sqrt(center.size)), "l1": float(center.size)}[norm]
     eps = {"linf": 0.02, "l2": 0.5, "l1": 2.0}[norm]
     best = None
-    while eps <= radius_max and best is None:
+    while eps <= radius_max and best is None and not expired(deadline):
         best = pgd(network, center, norm, eps, label, target, margin, lo, hi)
         if best is None:
             eps *= 2
@@ -186,6 +188,8 @@ def min_norm_search(network: Network, center: np.ndarray, norm: str, label: int,
         found.append(best)
         lo_e, hi_e = 0.0, eps
         for _ in range(8):
+            if expired(deadline):
+                break
             mid = 0.5 * (lo_e + hi_e)
             x = pgd(network, center, norm, mid, label, target, margin, lo, hi)
             if x is not None:

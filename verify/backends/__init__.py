@@ -1,6 +1,6 @@
 """Solver backends, by name: ``highs`` (default), ``scip``, ``cplex``, ``pyomo:<solver>``,
-``sat:<solver>[+<encoding>]`` for BNN formulas (python-sat), and ``cpsat`` for BNN formulas
-(OR-Tools CP-SAT).
+``sat:<solver>[+<encoding>]`` for BNN formulas (python-sat), ``cpsat`` for BNN formulas
+(OR-Tools CP-SAT), and ``portfolio`` (CP-SAT and MiniCard racing on a BNN formula).
 
 >>> from verify.backends import get_backend
 >>> get_backend("highs").solve(problem)
@@ -18,7 +18,9 @@ from ..errors import BackendUnavailableError, InvalidInputError
 from .base import Backend, LpSession, Raw, SolveOptions, SolveResult, Status, set_alternatives
 from .cplex import CplexBackend
 from .cpsat import CpSatBackend
+from .formula import FormulaBackend
 from .highs import HighsBackend
+from .portfolio import PortfolioBackend
 from .pyomo import PyomoBackend
 from .sat import DEFAULT_SAT, NATIVE, SatBackend
 from .scip import ScipBackend
@@ -68,6 +70,7 @@ REGISTRY: tuple[Registered, ...] = (
                tuple(f"sat:{s}" for s in NATIVE) + ("sat:glucose4+totalizer",),
                example="sat:<solver> (BNNs, e.g. sat:minicard)"),
     Registered("cpsat", CpSatBackend, ("cpsat",)),
+    Registered("portfolio", PortfolioBackend, ("portfolio",)),
 )
 #: Solvers listed by ``verify backends`` under Pyomo (any other Pyomo solver name works too).
 PYOMO_LISTED = tuple(n.split(":", 1)[1] for n in REGISTRY[3].listed)
@@ -102,18 +105,18 @@ def list_backends() -> list[Backend]:
     return [row.make(n) for row in REGISTRY for n in row.listed]
 
 
-def check_cnf_backend(name: str, threads: int | None = None) -> SatBackend | CpSatBackend:
+def check_cnf_backend(name: str, threads: int | None = None) -> FormulaBackend:
     """The installed backend called ``name`` for the cnf encoding of BNNs: a SAT backend
-    (``sat:...``) or ``cpsat`` (with ``threads`` workers); a clear error otherwise (an
-    unknown name: the registry's error, which lists the names)."""
+    (``sat:...``), ``cpsat`` (with ``threads`` workers) or ``portfolio`` (both racing); a
+    clear error otherwise (an unknown name: the registry's error, which lists the names)."""
     backend = get_backend(name)
-    if not isinstance(backend, (SatBackend, CpSatBackend)):
-        raise InvalidInputError(f"the cnf encoding needs a SAT backend (e.g. {DEFAULT_SAT}) "
-                                f"or cpsat, not {name!r}")
+    if not isinstance(backend, FormulaBackend):
+        raise InvalidInputError(f"the cnf encoding needs a SAT backend (e.g. {DEFAULT_SAT}), "
+                                f"cpsat or portfolio, not {name!r}")
     if not backend.available():
         raise BackendUnavailableError(
             f"backend {backend.name!r} is not installed ({backend.install_hint})")
-    if isinstance(backend, CpSatBackend):
+    if isinstance(backend, (CpSatBackend, PortfolioBackend)):
         backend.threads = threads
     return backend
 

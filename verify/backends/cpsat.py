@@ -210,6 +210,9 @@ class CpSatSession(FormulaSession):
             variables[var].domain.extend([value, value])
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = self.workers
+        # CP-SAT's own SIGINT handler aborts the process (std::bad_function_call) when the
+        # signal lands during a solve: verify.interrupts handles Ctrl-C (stop_search)
+        solver.parameters.catch_sigint_signal = False
         if time_limit is not None:
             solver.parameters.max_time_in_seconds = float(time_limit)
         self._solver = solver

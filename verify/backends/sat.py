@@ -107,6 +107,7 @@ class SatSession(FormulaSession):
         self.solver = Solver(name=backend.solver)
         self.pool = IDPool(start_from=self.formula.num_vars + 1)
         self.atmost = 0
+        self._stopped = False            # set by stop(): the call in progress ends
         self.load(time_limit)
 
     def prefer(self, literals) -> None:
@@ -146,6 +147,8 @@ class SatSession(FormulaSession):
             self.add_clause(clause + [-guard] if guard else clause)
 
     def stop(self) -> None:
+        """End the call in progress (its slices too: see :meth:`_run`); the next call runs."""
+        self._stopped = True
         self.solver.interrupt()
 
     def size(self) -> dict:
@@ -163,6 +166,7 @@ class SatSession(FormulaSession):
         early = self.early(time_limit)
         if early is not None:
             return early
+        self._stopped = False
         answer = self._run([int(a) for a in assumptions],
                            None if time_limit is None else t0 + time_limit)
         elapsed = time.perf_counter() - t0
@@ -188,7 +192,7 @@ class SatSession(FormulaSession):
                 lambda: self.solver.solve(assumptions=assumptions), lambda: None)
         budget = FIRST_CONFLICT_BUDGET if deadline is not None else -1    # -1: no budget
         while True:
-            if interrupts.stop_requested():
+            if interrupts.stop_requested() or self._stopped:
                 return None
             timer = None
             if deadline is not None:

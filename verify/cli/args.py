@@ -123,7 +123,8 @@ def add_target(p: Parser) -> None:
 #: The ``--backend`` help of the exact tasks.
 BACKEND_HELP = ("solver: highs (default), scip (default for L2), cplex, pyomo:<solver>; "
                 "BNNs with --encoding cnf: sat:minicard (default), sat:gluecard4, "
-                "sat:glucose4+totalizer, ..., or cpsat (OR-tools CP-SAT)")
+                "sat:glucose4+totalizer, ..., cpsat (OR-tools CP-SAT), or portfolio "
+                "(CP-SAT and a 0-1 IP on HiGHS racing on 2 threads)")
 
 
 def add_solver_options(p: Parser, backend: str | None = BACKEND_HELP,
@@ -155,9 +156,23 @@ ENGINE_HELP = ("how to decide: auto (default) = cheap bounds, then the bound eng
                "settled it")
 
 
-def add_engine(p: Parser) -> None:
-    """``--engine auto|bab|mip`` (see :mod:`verify.tasks.engine_stage`)."""
-    p.add_argument("--engine", choices=("auto", "bab", "mip"), default="auto", help=ENGINE_HELP)
+#: The ``--engine`` help of ``min-adv-*``.
+MIN_ADV_ENGINE_HELP = ("how to prove minimality: auto (default) = a MIP for networks whose bounds "
+                       "leave few ReLUs unstable, else a radius search on the bound engine "
+                       "(attack, alpha-CROWN, branch and bound per radius) in half the time "
+                       "left, then the MIP from its best example and proven bound; bab = the "
+                       "engine's radius search only; mip = heuristic, bounds and MIP only")
+#: The ``--engine`` help of ``explain``.
+EXPLAIN_ENGINE_HELP = ("how each 'can the free pixels change the label?' check is settled after "
+                       "the cheap ones: auto (default) = alpha-CROWN, branch and bound (2 s at "
+                       "most), then the MIP; bab = the engine only (an undecided pixel is kept "
+                       "without a witness); mip = the MIP only")
+
+
+def add_engine(p: Parser, help: str = ENGINE_HELP) -> None:
+    """``--engine auto|bab|mip`` (see :mod:`verify.tasks.engine_stage`); ``help`` for
+    commands other than the yes/no ones."""
+    p.add_argument("--engine", choices=("auto", "bab", "mip"), default="auto", help=help)
 
 
 def add_encoding(p: Parser) -> None:
@@ -165,17 +180,22 @@ def add_encoding(p: Parser) -> None:
     p.add_argument("--encoding", choices=("cnf", "mip", "ip"), default=None,
                    help="binarized networks (BNNs) only: cnf (default; SAT with cardinality "
                         "constraints), mip (big-M with continuous pre-activations, as Narodytska "
-                        "et al.) or ip (pure 0-1 cardinality rows); ReLU networks are always MIP")
+                        "et al.) or ip (pure 0-1 cardinality rows); ReLU networks are always MIP. "
+                        "BNNs with 8-bit integer inputs: mip (default; integer pixel columns), ip, "
+                        "or cnf (an order encoding of each pixel's grey levels)")
 
 
 def add_region(p: Parser) -> None:
     """The input region: ``--eps`` in ``--norm``, or ``--pixels K`` (see :func:`region`)."""
     p.add_argument("--eps", type=radius, default=None,
-                   help="restrict the input to a ball of this radius around the image")
+                   help="restrict the input to a ball of this radius around the image; on a "
+                        "BNN with 8-bit integer inputs every pixel within floor(255 * EPS + "
+                        "1e-9) grey levels (linf; l1: that many levels in all)")
     p.add_argument("--norm", default=None, choices=["linf", "l1", "l2"],
                    help="norm of the --eps ball (default linf)")
     p.add_argument("--pixels", type=pixels, default=None, metavar="K",
-                   help="restrict the input to at most K changed pixels")
+                   help="restrict the input to at most K changed pixels (each to any value; "
+                        "on a BNN with binarised inputs: K flipped bits)")
 
 
 def region(args: argparse.Namespace, center):

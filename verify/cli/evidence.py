@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import InvalidInputError
 from ..tasks.table import TASKS
 from . import args as a
-from .output import Output, log, progress
+from .output import Output, progress
 
 DEFAULT_JUDGE = "judge-6px"
 
@@ -99,7 +99,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
                               revealed=revealed, time_limit=args.time_limit,
                               backend=args.backend, threads=args.threads)
     line = r.describe()
-    log(line)
+    output.summary(line)
 
     def files() -> dict:
         from functools import partial

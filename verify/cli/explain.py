@@ -5,7 +5,7 @@ import argparse
 
 from ..tasks.table import TASKS
 from . import args as a
-from .output import Output, class_label, log
+from .output import Output, class_label
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         r = TASKS["explain"](model, image, eps=args.eps, method=args.method, order=args.order,
                              minimum=args.minimum, backend=args.backend,
                              time_limit=args.time_limit, threads=args.threads,
-                             progress=progress, encoding=args.encoding)
+                             progress=progress, encoding=args.encoding, engine=args.engine)
     finally:
         bar.close()
     name = class_label(r.classes, r.original_label)
@@ -43,7 +43,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         line += (f"\nminimum explanation: {m['size']} pixels" +
                  (" (proven minimum)" if m["status"] == "minimum" else
                   f" (best found; proven lower bound {m['lower_bound']}, {m['status']})"))
-    log(line)
+    output.summary(line)
 
     def files() -> dict:
         from functools import partial
@@ -79,7 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_image(p)
     a.add_model(p)
     p.add_argument("--eps", type=a.radius, default=None,
-                   help="free pixels only within ±EPS of their value (default: the full range [0, 1])")
+                   help="free pixels only within ±EPS of their value (default: the full range "
+                        "[0, 1]); on a BNN with 8-bit integer inputs ±floor(255 * EPS + 1e-9) "
+                        "grey levels")
     p.add_argument("--minimum", action="store_true",
                    help="also search for a cardinality-minimum explanation (use with --time-limit)")
     p.add_argument("--method", choices=METHODS, default="batch",
@@ -92,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "highs, scip, cplex, pyomo:<solver>",
         time_limit="seconds; on timeout the explanation is still sound, with status time_limit")
     a.add_encoding(p)
+    a.add_engine(p, a.EXPLAIN_ENGINE_HELP)
     a.add_output_options(p, out="write result.json, explanation_mask.npy and figure.png here",
                          quiet="no progress bar")
     p.set_defaults(run=cmd_explain)

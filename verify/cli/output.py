@@ -67,6 +67,12 @@ class Output:
                 log(f"wrote {self.folder.path}/{wrote}")
         self.emit(payload, text, always_text)
 
+    def summary(self, line: str) -> None:
+        """The result line on stderr as well, where stdout will not show it (``--json`` or
+        ``--out``): the user at a terminal sees each result line once."""
+        if self.json or self.folder is not None:
+            log(line)
+
     def emit(self, payload: Any, text: str | None, always_text: bool = False) -> None:
         """stdout: ``payload`` as one JSON document with ``--json``; otherwise ``text`` (none if
         None), unless ``--out`` saved the result (``always_text``: print it anyway)."""

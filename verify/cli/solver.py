@@ -24,7 +24,8 @@ def cmd_backends(args: argparse.Namespace) -> int:
                      f"{', '.join(s.upper() for s in r['solves']):<22} {r['note'] or r['doc']}")
     lines.append("\nDefault: highs. L2 (sum of squares) objectives need MIQP: scip or cplex. "
                  "Any Pyomo solver: --backend pyomo:<name>. Binarized networks: --encoding cnf with "
-                 "--backend sat:<solver>[+<encoding>] (default sat:minicard) or cpsat, or --encoding mip/ip.")
+                 "--backend sat:<solver>[+<encoding>] (default sat:minicard), cpsat or portfolio (CP-SAT and HiGHS racing), "
+                 "or --encoding mip/ip.")
     Output(args).emit(rows, "\n".join(lines))
     return 0
 

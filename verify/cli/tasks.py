@@ -32,15 +32,23 @@ def adversarial_outputs(result, suffix: str = "") -> dict:
 
 def _describe(r) -> str:
     unit = {"card": "changed pixels", "l1": "L1", "l2": "squared L2", "linf": "L∞"}[r.norm]
-    if "encoding" in r.stats:
+    if r.stats.get("unit") == "grey levels":       # a BNN with 8-bit integer inputs
+        unit = {"card": "changed pixels", "l1": "L1 grey levels", "l2": "squared L2 grey levels",
+                "linf": "L∞ grey levels"}[r.norm] + f" ({r.stats['encoding']} encoding)"
+    elif "encoding" in r.stats:
         unit = f"flipped pixel bits ({r.stats['encoding']} encoding)"
     head = f"{r.model}: {class_label(r.classes, r.original_label)}"
     if r.adversarial is None:
         what = "no adversarial example exists" if r.status == "infeasible" else "no adversarial example found"
+        if r.status != "infeasible" and r.stats.get("unit") == "grey levels" and r.bound:
+            what += (f", proven lower bound {r.bound:g} "                        # integer-input BNN
+                     + ("changed pixels" if r.norm == "card" else r.stats["unit"]))
         return f"{head} -> {what} ({r.status}; {r.time_s:.2f} s)"
     proof = "proven minimal" if r.minimal else f"NOT proven minimal: {r.status}, lower bound {r.bound}"
     rounded = r.stats.get("rounded_8bit_adversarial")
     note = "" if rounded is None else f"; saved as 8-bit PNG it is {'still' if rounded else 'NOT'} adversarial"
+    if r.stats.get("objective_01") is not None:
+        note += f"; {r.stats['objective_01']:.6g} in [0, 1] units"
     return (f"{head} -> {class_label(r.classes, r.adversarial_label)} with {unit} {r.objective:.6g} ({proof}; "
             f"{r.time_s:.2f} s, {r.backend}{note})")
 
@@ -71,8 +79,11 @@ def cmd_min_adv(args: argparse.Namespace) -> int:
                      min_adversarial(model, image, target=target, backend=args.backend,
                                      time_limit=limit, margin=args.margin,
                                      pixel_levels=args.pixel_levels, threads=args.threads,
-                                     encoding=args.encoding))
-            log(_describe(r))
+                                     encoding=args.encoding, engine=args.engine))
+            if len(targets) > 1:
+                log(_describe(r))       # each target's line as it finishes
+            else:
+                output.summary(_describe(r))
             results.append(r)
             if interrupts.stop_requested():
                 break       # Ctrl-C: the finished targets and the interrupted one are kept
@@ -108,7 +119,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
             + (f" by {r.method}" if r.method else "")
             + (f" (counterexample labelled {class_label(r.classes, r.adversarial_label)})" if r.counterexample is not None else "")
             + f" ({r.time_s:.2f} s)")
-    log(line)
+    output.summary(line)
 
     def files() -> dict:
         from functools import partial
@@ -127,7 +138,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
 
 def certify_vnnlib(args: argparse.Namespace) -> int:
     """``verify certify --model M --vnnlib P``: prints the verdict (sat / unsat / timeout /
-    unknown); ``--out DIR`` writes result.txt (VNN-COMP format) and result.json."""
+    unknown; for a VNN-LIB 2.0 property violated / holds / timeout / unknown); ``--out DIR``
+    writes result.txt (VNN-COMP format, in the property's version) and result.json."""
     from ..vnnlib import parse_vnnlib
 
     decide = TASKS["certify-vnnlib"]
@@ -143,9 +155,10 @@ def certify_vnnlib(args: argparse.Namespace) -> int:
     with progress(args):
         r = decide(model, prop, backend=args.backend, time_limit=args.time_limit,
                    threads=args.threads, engine=args.engine)
-    log(f"{r.model}: {args.vnnlib}: {r.verdict}" + (f" by {r.method}" if r.method else "")
+    log(f"{r.model}: {args.vnnlib}: {r.result_word}" + (f" by {r.method}" if r.method else "")
         + f" ({len(prop.cases)} case(s), {r.time_s:.2f} s)")
-    output.write(r.to_dict(), r.verdict, {"result.txt": r.vnncomp_text()}, always_text=True)
+    # the verdict in the words of the property's VNN-LIB version (2.0: violated / holds)
+    output.write(r.to_dict(), r.result_word, {"result.txt": r.vnncomp_text()}, always_text=True)
     return 0
 
 
@@ -182,6 +195,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--pixel-levels", type=a.pixel_levels, default=None, metavar="N",
                        help="restrict pixels to N levels (256: 8-bit, so the saved PNG is adversarial)")
         a.add_margin(p)
+        a.add_engine(p, a.MIN_ADV_ENGINE_HELP)
         p.set_defaults(run=cmd_min_adv)
 
     p = sub.add_parser(

@@ -5,11 +5,15 @@ Constraints, per layer (``l``, ``u``: the neuron's bounds from :mod:`verify.boun
 * **Input**: one column per *free* pixel, bounded by the region's box; pixels the region
   fixes are constants, not columns. The region adds its own budget rows (L1, L0).
 * **Affine** ``z = W y + b``: one column per output with bounds ``[l, u]`` and one equality
-  row; an output that depends on no column is a constant.
+  row; an output that depends on no column is a constant, and one that copies a column
+  (``z_i = y_j``: values carried past a layer, :mod:`verify.graph`) is that column.
 * **ReLU** ``y = max(z, 0)``: stable neurons need no binary — ``l ≥ 0``: ``y`` *is* ``z``
   (same column); ``u ≤ 0``: ``y`` is the constant 0. An unstable neuron gets ``y ∈ [0, u]``
   and a binary ``a`` with the per-neuron asymmetric big-M rows
-  ``y ≥ z``, ``y ≤ z − l(1 − a)``, ``y ≤ u·a``.
+  ``y ≥ z``, ``y ≤ z − l(1 − a)``, ``y ≤ u·a``. Pass-through entries of a masked ReLU layer
+  (values carried past it, :mod:`verify.graph`) are ``y = z``: the same column, no binary.
+  (MaxPool windows of one element, which carry values past a max-pool, are identities the
+  same way.)
 * **MaxPool** ``y = max_j z_j``: an input whose lower bound beats every other's upper bound
   *is* the output; inputs that can never be the maximum are dropped; otherwise
   ``y ≥ z_j`` and ``y ≤ z_j + (U − l_j)(1 − δ_j)`` with ``Σ δ_j = 1``, δ binary, U = max u.
@@ -116,6 +120,15 @@ def _encode_affine(builder, layer: Affine, inp: Values, in_lo, in_hi, out_lo, ou
     Wv.eliminate_zeros()
     depends = np.diff(Wv.indptr) > 0
     out = Values(np.full(layer.n_out, -1, dtype=np.int64), bias.astype(np.float64))
+    # an output that copies one input column (carried values of a lowered graph,
+    # verify.graph) *is* that column: no new column, no row
+    copy = (np.diff(Wv.indptr) == 1) & (bias == 0)
+    if copy.any():
+        first = Wv.indptr[:-1][copy]
+        copy[copy] = Wv.data[first] == 1.0
+        rows = np.flatnonzero(copy)
+        out.cols[rows] = inp.cols[var][Wv.indices[Wv.indptr[rows]]]
+        depends &= ~copy
     if depends.any():
         rows = np.flatnonzero(depends)
         z = builder.add_vars(name, rows.size, out_lo[rows], out_hi[rows])
@@ -130,8 +143,9 @@ def _encode_affine(builder, layer: Affine, inp: Values, in_lo, in_hi, out_lo, ou
 
 
 def _encode_relu(builder, layer: ReLU, inp: Values, lo, hi, out_lo, out_hi, name: str) -> Values:
-    out = Values(inp.cols.copy(), np.maximum(inp.const, 0.0))
-    var = inp.is_var
+    relu = layer.relu_entries()      # pass-through entries: y is z (same column or constant)
+    out = Values(inp.cols.copy(), np.where(relu, np.maximum(inp.const, 0.0), inp.const))
+    var = inp.is_var & relu
     inactive = var & (hi <= 0)
     out.cols[inactive] = -1
     out.const[inactive] = 0.0

@@ -47,7 +47,7 @@ def lp_pass(network: Network, region: Region, bounds: Bounds, deadline: float | 
         if not isinstance(layer, ReLU):
             continue
         lo, hi = bounds.lower[k], bounds.upper[k]
-        todo = np.flatnonzero((lo < 0) & (hi > 0))
+        todo = np.flatnonzero((lo < 0) & (hi > 0) & layer.relu_entries())
         if todo.size == 0 or (k == 1 and isinstance(network.layers[0], Affine)):
             # the first affine layer's bounds are already exact over the region (or, for an
             # L2 ball, tighter than the LP over its box could make them)

@@ -18,8 +18,9 @@ allowance; the subdomain is then dropped. Otherwise:
   with the parent's α and β, no optimisation) and takes the candidate whose worse child is
   best;
 * a subdomain with every unstable neuron split is linear: it is decided exactly by one LP
-  (box, L∞ and L1 regions; for L2 / L0 regions the LP over the region's box can still prove
-  it, otherwise the leaf stays unknown; networks with max-pools: unknown leaf).
+  (box, L∞ and L1 regions), or one convex QP for L2 regions (the leaf's nearest point to
+  the centre), or one small MILP for k-pixel regions (a binary per free pixel); networks
+  with max-pools: unknown leaf.
 
 The α / β optimisation and the filtered-smart-branching evaluations run in float32 (option
 ``float32_search``); each subdomain's bound is then recomputed in float64 at the parameters
@@ -91,6 +92,7 @@ class BranchAndBound:
             self.reg32 = as_dtype(reg, jnp.float32)
             self.root_bnd32 = as_dtype(self.root_bnd, jnp.float32)
         self.relu_l, self.relu_u = bnds.relu_bounds(cnet.plan)
+        self.passthrough = cnet.passthrough()      # identities of masked ReLU layers: never split
         self.Cs = np.asarray(Cs, dtype=np.float64)
         self.thrs = np.asarray(thrs, dtype=np.float64)
         self.m = self.Cs.shape[1]
@@ -232,7 +234,7 @@ class BranchAndBound:
         a_all = np.concatenate(coefs, axis=1) if coefs else np.zeros((len(domains), 0))
         for i, d in enumerate(domains):
             l, u = self._clamped(d.splits)
-            unstable = (l < 0) & (u > 0) & (d.splits == 0)
+            unstable = (l < 0) & (u > 0) & (d.splits == 0) & ~self.passthrough
             if not unstable.any():
                 continue
             a = a_all[i]
@@ -281,7 +283,7 @@ class BranchAndBound:
         from scipy.optimize import linprog
 
         self.stats["leaf_lps"] += 1
-        if self.plan.pool_layers:
+        if self.plan.pool_layers or self._stop():      # past the time limit: no more solves
             return "unknown", None
         net, region, splits = self.cnet.network, self.region, d.splits
         n = region.size
@@ -300,7 +302,7 @@ class BranchAndBound:
                 G.append(-M[i]), g.append(v[i])
             for i in np.flatnonzero(sgn < 0):
                 G.append(M[i]), g.append(-v[i])
-            active = l[a:b] >= 0
+            active = (l[a:b] >= 0) | self.passthrough[a:b]
             M, v = M * active[:, None], v * active
             r += 1
         keep = np.isfinite(self.thrs[d.disjunct])
@@ -322,6 +324,10 @@ class BranchAndBound:
                 res = linprog(np.zeros(2 * n), A_ub=A_ub, b_ub=b_ub,
                               bounds=bounds + [(0, None)] * n, method="highs")
                 return res.status, (res.x[:n] if res.status == 0 else None)
+            if self.rkind == "l2":
+                return self._l2_leaf(G, rhs, region)
+            if self.rkind == "l0":
+                return self._l0_leaf(G, rhs, region)
             res = linprog(np.zeros(n), A_ub=G, b_ub=rhs, bounds=bounds, method="highs")
             return res.status, (res.x if res.status == 0 else None)
 
@@ -336,6 +342,71 @@ class BranchAndBound:
                 if self.check_point(cand):
                     return "counterexample", cand
         return "unknown", None
+
+    @staticmethod
+    def _l2_leaf(G: np.ndarray, rhs: np.ndarray, region) -> tuple[int, np.ndarray | None]:
+        """An L2 leaf as a convex QP (HiGHS): the point of ``G x ≤ rhs`` within the box
+        nearest the centre. Farther than the radius (with a relative allowance of 1e-7 for the
+        solver's tolerances): status 2 (no point of the ball, as linprog's "infeasible");
+        else status 0 and the nearest point (pulled into the ball), or 4 if undecided."""
+        from ..backends import get_backend
+        from ..problem import ProblemBuilder
+
+        n, c = region.size, region.center
+        b = ProblemBuilder("l2-leaf")
+        x = b.add_vars("x", n, region.lo, region.hi)
+        b.add_matrix_rows(G, x, -np.inf, rhs)
+        b.add_quadratic(x, x, np.full(n, 2.0))
+        b.set_cost(x, -2 * c)
+        b.offset = float(c @ c)
+        res = get_backend("highs").solve(b.build())
+        if res.status == "infeasible":
+            return 2, None
+        if res.status != "optimal" or res.x is None:
+            return 4, None
+        eps2 = float(region.eps) ** 2
+        if res.objective > eps2 * (1 + 1e-7) + 1e-12:
+            return 2, None
+        p = np.asarray(res.x[:n], dtype=np.float64)
+        d = p - c
+        norm = float(np.sqrt(d @ d))
+        if norm > region.eps:
+            p = c + d * (region.eps * (1 - 1e-12) / norm)
+        return 0, p
+
+    @staticmethod
+    def _l0_leaf(G: np.ndarray, rhs: np.ndarray, region) -> tuple[int, np.ndarray | None]:
+        """A k-pixel leaf as a small MILP (HiGHS): a point of ``G x ≤ rhs`` within the box
+        that changes at most k pixels (a binary per free pixel). Status 2: none; 0 and the
+        point (unchanged pixels exactly at the centre); 4 if undecided."""
+        from ..backends import get_backend
+        from ..problem import ProblemBuilder
+
+        free = np.flatnonzero(region.hi > region.lo)
+        c, lo, hi = region.center, region.lo, region.hi
+        b = ProblemBuilder("l0-leaf")
+        x = b.add_vars("x", region.size, lo, hi)
+        z = b.add_vars("z", free.size, 0.0, 1.0, integer=True)
+        b.add_matrix_rows(G, x, -np.inf, rhs)
+        m = free.size
+        if m:
+            # x_i − c_i ≤ (hi_i − c_i) z_i and c_i − x_i ≤ (c_i − lo_i) z_i
+            up = np.hstack([np.eye(m), -np.diag(hi[free] - c[free])])
+            down = np.hstack([-np.eye(m), -np.diag(c[free] - lo[free])])
+            cols = np.concatenate([x[free], z])
+            b.add_matrix_rows(up, cols, -np.inf, -c[free])
+            b.add_matrix_rows(down, cols, -np.inf, c[free])
+            b.add_matrix_rows(np.ones((1, m)), z, -np.inf, float(region.k))
+        res = get_backend("highs").solve(b.build())
+        if res.status == "infeasible":
+            return 2, None
+        if res.x is None:
+            return 4, None
+        p = np.array(c, dtype=np.float64)
+        if m:
+            moved = np.asarray(res.x)[z] > 0.5
+            p[free[moved]] = np.asarray(res.x)[x[free[moved]]]
+        return 0, p
 
     # -- the search ------------------------------------------------------------------------------
     def _stop(self) -> str | None:

@@ -8,7 +8,9 @@ function ``Aᵀ values[k]`` from below, walk backwards from ``k`` keeping ``A`` 
 on the current values) and a constant ``c``:
 
 * **affine** ``v' = W v + b``: ``c += A b``, ``A ← A W``;
-* **ReLU** with input bounds ``l ≤ z ≤ u``: ``relu(z) = z`` if ``l ≥ 0``, ``0`` if ``u ≤ 0``;
+* **ReLU** with input bounds ``l ≤ z ≤ u`` (pass-through entries of a masked ReLU layer,
+  :mod:`verify.graph`, are the identity: slope 1, intercept 0, no α, never split):
+  ``relu(z) = z`` if ``l ≥ 0``, ``0`` if ``u ≤ 0``;
   otherwise (unstable) ``α z ≤ relu(z) ≤ u (z − l)/(u − l)`` for **any** ``α ∈ [0, 1]``.
   A positive coefficient takes the lower relaxation and a negative one the upper:
   ``A ← A⁺·s_l + A⁻·s_u``, ``c += A⁻·t_u`` (``s_l = α``, ``s_u = u/(u−l)``,
@@ -168,6 +170,11 @@ def backward(plan: Plan, arrays: tuple, start: int, A, bnd: tuple, alphas: tuple
             l, u = l[:, None, :], u[:, None, :]
             coefs[r] = A
             s_l, s_u, t_u = relu_relaxation(l, u, alphas[r])
+            if arrays[j]:     # pass-through entries: the identity (slope 1, intercept 0, no α)
+                relu = arrays[j][0]
+                s_l = jnp.where(relu, s_l, 1.0)
+                s_u = jnp.where(relu, s_u, 1.0)
+                t_u = jnp.where(relu, t_u, 0.0)
             pos, neg = jnp.maximum(A, 0.0), jnp.minimum(A, 0.0)
             c = c + jnp.sum(neg * t_u, axis=-1)
             mag = mag + jnp.sum(jnp.abs(A) * jnp.maximum(jnp.abs(l), jnp.abs(u)), axis=-1)
@@ -370,6 +377,9 @@ def _interval(plan: Plan, arrays: tuple, j: int, l: np.ndarray, u: np.ndarray, n
         tol = SAFETY * (1 + mag)
         return lo - tol, hi + tol
     if kind == "relu":
+        if layer.mask is not None:       # pass-through entries are copied
+            return (np.where(layer.mask, np.maximum(l, 0.0), l),
+                    np.where(layer.mask, np.maximum(u, 0.0), u))
         return np.maximum(l, 0.0), np.maximum(u, 0.0)
     padded_l, padded_u = np.append(l, -np.inf), np.append(u, -np.inf)
     return padded_l[layer.index].max(axis=1), padded_u[layer.index].max(axis=1)
@@ -483,7 +493,10 @@ def root_bounds(cnet: CompiledNetwork, region: Region, steps: int = 0, lr: float
             if j == 0 or all_neurons or consumer in ("pool", "output"):
                 idx = np.arange(plan.sizes[k])
             else:
-                idx = np.flatnonzero((lo < 0) & (hi > 0))
+                unstable = (lo < 0) & (hi > 0)
+                if arrays[k]:      # a masked ReLU: its pass-through entries are never unstable
+                    unstable &= np.asarray(arrays[k][0], dtype=bool)
+                idx = np.flatnonzero(unstable)
             if idx.size == 0:
                 continue
             if abort is not None and abort():

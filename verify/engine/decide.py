@@ -238,8 +238,9 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
         computed.append(Bounds([np.asarray(v, dtype=np.float64) for v in rb.lower],
                                [np.asarray(v, dtype=np.float64) for v in rb.upper]))
         relu_l, relu_u = rb.relu_bounds(plan)
-        stats["relus"] = plan.num_relus
-        stats["unstable_relus"] = int(np.sum((relu_l < 0) & (relu_u > 0)))
+        real = ~cnet.passthrough()          # masked ReLU layers' pass-through entries excluded
+        stats["relus"] = int(np.sum(real))
+        stats["unstable_relus"] = int(np.sum((relu_l < 0) & (relu_u > 0) & real))
         stats["intermediate_s"] = round(time.perf_counter() - t, 4)
         why = stopped()
         if why:

@@ -12,7 +12,8 @@ An affine layer keeps a dense matrix unless its weight is a sparse matrix with a
 quarter of its entries set (convolutions), which is stored as coordinate triplets
 ``(rows, cols, vals)``: ``W x`` is a gather and a segment sum, ``A W`` (back-substitution) a
 gather and a scatter-add. A max-pool layer is its index table with padding entries replaced
-by 0 and a mask.
+by 0 and a mask. A ReLU layer has no arrays, or — a masked ReLU (:mod:`verify.graph`) — its
+boolean mask (True: a ReLU; False: a pass-through entry, the identity).
 
 Every array is float64; the engine's public functions run under ``jax.enable_x64(True)``, a
 thread-local switch, so JAX's global default (float32, which Keras relies on) is untouched.
@@ -94,6 +95,14 @@ class CompiledNetwork:
     def num_outputs(self) -> int:
         return self.plan.sizes[-1]
 
+    def passthrough(self) -> np.ndarray:
+        """Flat boolean vector over all ReLU neurons (the engine's neuron order): True for the
+        pass-through entries of masked ReLU layers, which are identities — exact in every
+        relaxation, never unstable, never split."""
+        parts = [np.zeros(self.plan.sizes[j], dtype=bool) if not self.arrays[j]
+                 else ~np.asarray(self.arrays[j][0], dtype=bool) for j in self.plan.relu_layers]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
 
 def compile_network(network: Network) -> CompiledNetwork:
     """The plan and float64 arrays of ``network`` (layers as given: merge affine layers
@@ -128,7 +137,9 @@ def compile_network(network: Network) -> CompiledNetwork:
             elif isinstance(layer, ReLU):
                 kinds.append("relu")
                 relus.append(j)
-                arrays.append(())
+                # a masked layer carries its pass-through entries' mask (True: a ReLU)
+                arrays.append(() if layer.mask is None
+                              else (jnp.asarray(np.asarray(layer.mask, dtype=bool)),))
                 sizes.append(sizes[-1])
             else:
                 if layer.n_in != sizes[-1]:
@@ -183,7 +194,7 @@ def forward(plan: Plan, arrays: tuple, x):
             rows, cols, vals, b = arrays[j]
             x = sparse_apply(rows, cols, vals, x, plan.sizes[j + 1]) + b
         elif kind == "relu":
-            x = jnp.maximum(x, 0.0)
+            x = jnp.maximum(x, 0.0) if not arrays[j] else jnp.where(arrays[j][0], jnp.maximum(x, 0.0), x)
         else:
             index, mask = arrays[j]
             x = jnp.max(jnp.where(mask, x[..., index], -jnp.inf), axis=-1)

@@ -4,10 +4,17 @@ A model file (``.onnx``, or gzip-compressed ``.onnx.gz``) or an ``onnx.ModelProt
 with ``onnx.checker.check_model``; a missing, unreadable or invalid file is a
 :class:`~verify.errors.ModelLoadError` that names it.
 
-The graph must have one (float) input besides its initializers and one output, and must be a
-**chain**: every node takes the previous node's output (once) plus constants. Constants are
+The graph must have one (float) input besides its initializers and one output. It may be any
+DAG: nodes with one computed input (plus constants) are read by the handlers below; ``Add``,
+``Sub``, ``Sum``, ``Max``, ``Min`` and ``Concat`` of several computed values (residual
+connections, branches) are merges. The reader builds a :class:`verify.graph.Graph` and lowers
+it exactly onto the chain IR (values still needed later are carried past layers; see
+:mod:`verify.graph`); a chain graph gives the chain of layers as before. Constants are
 initializers, ``Constant`` nodes, and nodes whose inputs are all constants (evaluated once
-with ``onnx.reference``). The input's first dimension is the batch (symbolic, or fixed at 1);
+with ``onnx.reference``); ``Shape`` of a data value whose shape ONNX shape inference knows is
+a constant too (batch as 1, so ``Shape → Gather → Unsqueeze → Concat → Reshape`` — what
+``x.view(x.size(0), -1)`` exports to — folds into a constant ``Reshape``, whose leading 1 is then
+read as the batch). The input's first dimension is the batch (symbolic, or fixed at 1);
 :attr:`Network.input_shape` is the rest, e.g. ``(1, 28, 28)``, ``(784,)`` or ``(28, 28, 1)``.
 The IR's flat order is the row-major order of the ONNX tensors (NCHW: channel, row, column).
 Weights become float64 copies of the ONNX tensors.
@@ -23,13 +30,23 @@ Supported operators (ai.onnx domain) and their constraints:
   (input normalisation ``(x - mean) / std`` and the like). ``Div`` only as data / constant
   (no zero). An ``Add``/``Sub`` of a constant right after an affine layer (``MatMul``,
   ``Gemm``, ``Conv``, ...) becomes that layer's bias.
-* ``Conv``: 2-D (NCHW data, constant kernel (F, C, kh, kw), optional bias), any
-  ``strides``, ``pads`` or ``auto_pad``; ``dilations`` 1 and ``group`` 1 only. Becomes a
-  sparse CSR affine layer (kind ``conv2d``).
+* ``Conv``: 2-D (NCHW data, constant kernel (F, C/group, kh, kw), optional bias), any
+  ``strides``, ``pads``, ``auto_pad``, ``dilations`` (a kernel with zeros between its taps)
+  and ``group`` (a block-diagonal map). Becomes a sparse CSR affine layer (kind ``conv2d``).
 * ``AveragePool`` and ``MaxPool``: 2-D (NCHW), any ``kernel_shape``, ``strides``, ``pads``
-  or ``auto_pad``; ``ceil_mode=0``, ``dilations`` 1. ``AveragePool`` follows
-  ``count_include_pad`` (0: divide by the number of real inputs in the window, 1: by the
-  window size); ``MaxPool`` ignores the padding (its ``Indices`` output must be unused).
+  or ``auto_pad``; ``dilations`` 1. ``AveragePool`` follows ``count_include_pad`` (0: divide
+  by the number of real inputs in the window, 1: by the window size) and needs
+  ``ceil_mode=0``; ``MaxPool`` ignores the padding (its ``Indices`` output must be unused)
+  and takes ``ceil_mode=1`` (windows past the end are padding, and a last window that would
+  start in the padding is dropped, as PyTorch and onnxruntime do).
+* ``GlobalAveragePool`` (mean over every axis after the channels), ``ReduceMean`` and
+  ``ReduceSum`` over non-batch axes (any ``keepdims``): sparse averaging (summing) maps.
+* Piecewise-linear activations, exact graph operations (see :mod:`verify.graph`):
+  ``LeakyRelu`` (``alpha``), ``PRelu`` (constant slopes broadcast to the data),
+  ``Clip`` (constant ``min``/``max``, attributes before opset 11, inputs after; ±float32 max
+  means no bound: ReLU6, HardTanh), ``Abs``, ``HardSigmoid`` (an affine map and a clip to
+  [0, 1]), ``Max``/``Min`` with constants (a one-sided clip); ``Neg``.
+* ``Squeeze``/``Unsqueeze`` (axes as attribute or input; never the batch axis): no layer.
 * ``BatchNormalization`` (inference: ``training_mode=0``, only the first output used):
   a diagonal affine layer (kind ``batchnorm``) over the channel axis 1.
 * ``Relu``; ``Flatten``, ``Reshape`` (constant shape, ``0`` and ``-1`` allowed),
@@ -51,7 +68,10 @@ and the patterns :func:`verify.onnx.writer.network_to_onnx` writes for layers th
   :class:`~verify.network.SignBlock`; a ``MatMul``/``Gemm`` with ±1 weights on such data is a
   ``binary_dense`` affine layer (the BNN logits);
 * ``ReduceMax(Gather(x, I, axis=1), axis=2)``, optionally after ``Pad(x, -inf)`` on the
-  last axis: :class:`~verify.network.MaxPool` (indices into the padding become ``-1``).
+  last axis: :class:`~verify.network.MaxPool` (indices into the padding become ``-1``);
+* ``ReduceSum(Mul(Gather(x, I, axis=1), V), axes=[2], keepdims=0)``: the sparse affine layer
+  with ``V[i, j]`` at row i, column ``I[i, j]`` (the ELLPACK form of a sparse matrix);
+* ``Max(x, floor)`` with ``floor`` 0 or ``-inf`` per entry: a masked ReLU.
 
 Everything else raises ONE :class:`~verify.errors.UnsupportedOperatorError` that lists every
 offending node with its operator and the reason.
@@ -66,7 +86,8 @@ import onnx
 import scipy.sparse as sp
 from onnx import TensorProto, helper, numpy_helper
 
-from ..errors import UnsupportedOperatorError
+from ..errors import InvalidInputError, UnsupportedOperatorError
+from ..graph import Graph
 from ..network import Affine, Binarize, Layer, MaxPool, Network, Quantize, ReLU, SignBlock
 from ..windows import Unsupported as _Unsupported
 from ..windows import average_matrix, conv_matrix, pool_index, same_pads
@@ -75,9 +96,13 @@ from .files import BATCH, first_line, load_onnx
 #: operators the reader accepts (see the module docstring for their constraints)
 SUPPORTED_OPS = (
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv", "AveragePool", "MaxPool",
-    "BatchNormalization", "Relu", "Flatten", "Reshape", "Transpose", "Identity", "Dropout",
+    "BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Clip", "Abs", "HardSigmoid", "Neg",
+    "Max", "Min", "Sum", "Concat", "GlobalAveragePool", "ReduceMean", "ReduceSum", "Squeeze",
+    "Unsqueeze", "Shape (of known shapes)",
+    "Flatten", "Reshape", "Transpose", "Identity", "Dropout",
     "Gather", "Pad", "Softmax (last node)", "Sigmoid (last node)", "Constant",
     "Where(Greater)", "Round(Mul)", "Where(GreaterOrEqual(MatMul))", "ReduceMax(Gather)",
+    "ReduceSum(Mul(Gather))",
 )
 
 _FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE)
@@ -145,11 +170,22 @@ def _window_pads(attrs: dict, in_hw: tuple, kernel: tuple, strides: tuple) -> tu
 
 @dataclass
 class _Step:
-    """What a handler made of one node (or a pattern of ``used`` nodes)."""
+    """What a handler made of one node (or a pattern of ``used`` nodes): chain-IR layers
+    and :class:`_Op` graph operations, applied in order to the node's data input."""
 
     layers: list
     shape: tuple            # full shape afterwards: (batch, ...), batch "N" or 1
     used: int = 1
+
+
+@dataclass
+class _Op:
+    """An elementwise graph operation of :class:`verify.graph.Graph` (``leaky_relu``,
+    ``clip``, ``abs``) with its parameters, as a step of a handler."""
+
+    op: str
+    params: dict
+    name: str
 
 
 class _Reader:
@@ -181,7 +217,7 @@ class _Reader:
     def _inferred_shapes(self) -> dict[str, tuple]:
         """Shapes from ONNX shape inference (used only to go on after a problem)."""
         try:
-            inferred = onnx.shape_inference.infer_shapes(self.model)
+            inferred = onnx.shape_inference.infer_shapes(self.model, data_prop=True)
         except Exception:        # inference is a convenience here, never required
             return {}
         shapes = {}
@@ -192,13 +228,25 @@ class _Reader:
         return shapes
 
     def _fold_constants(self) -> list[onnx.NodeProto]:
-        """Evaluate every node whose inputs are all constants; return the other (data) nodes."""
+        """Evaluate every node whose inputs are all constants; return the other (data) nodes.
+
+        ``Shape`` of a data value is a constant too when ONNX shape inference knows every
+        dimension but the batch: the batch counts as 1 there, and every constant computed from
+        such a shape is marked *batch-derived* (``Reshape`` then reads a leading 1 as "the
+        batch"), so the shape-computation subgraphs exporters write (``Shape → Gather →
+        Unsqueeze → Concat → Reshape`` for ``x.view(x.size(0), -1)``) fold into constants."""
         data = []
+        self.batch_derived: set[str] = set()
         for node in self.graph.node:
             inputs = [x for x in node.input if x]
+            if node.op_type == "Shape" and node.domain in ("", "ai.onnx") and inputs \
+                    and inputs[0] not in self.consts and self._fold_shape(node):
+                continue
             if not all(x in self.consts for x in inputs):
                 data.append(node)
                 continue
+            if any(x in self.batch_derived for x in inputs):
+                self.batch_derived.update(x for x in node.output if x)
             if node.domain not in ("", "ai.onnx"):
                 self.problems.append((_label(node), f"{node.domain}::{node.op_type} is not "
                                       "supported (constant input of a custom domain)"))
@@ -216,6 +264,25 @@ class _Reader:
                 if name:
                     self.consts[name] = np.asarray(value)
         return data
+
+    def _fold_shape(self, node: onnx.NodeProto) -> bool:
+        """Record ``Shape(x)`` as a constant when the shape of ``x`` is known (batch as 1)."""
+        dims = None
+        for vi in self.graph.input:
+            if vi.name == node.input[0]:
+                dims = _dims(vi)
+        if dims is None:
+            dims = self.inferred.get(node.input[0])
+        if not dims or any(d is None for d in dims[1:]):
+            return False
+        full = [1 if dims[0] is None else int(dims[0])] + [int(d) for d in dims[1:]]
+        a = _attrs(node)
+        start, end = int(a.get("start", 0)), a.get("end")
+        value = np.asarray(full[start:None if end is None else int(end)], dtype=np.int64)
+        self.consts[node.output[0]] = value
+        if start % len(full) == 0 if start < 0 else start == 0:
+            self.batch_derived.add(node.output[0])
+        return True
 
     def _input(self) -> tuple[str, tuple] | None:
         inputs = [i for i in self.graph.input if i.name not in self.consts]
@@ -249,39 +316,57 @@ class _Reader:
             raise UnsupportedOperatorError(self.problems, SUPPORTED_OPS)
         cur, first = start
         input_shape = first[1:]
-        shape: tuple | None = first
+        g = self.ir = Graph(input_shape, input_name=cur)
+        self.used_names = {cur}
+        # ONNX value -> (graph value or None after a problem, full shape or None)
+        self.values: dict[str, tuple] = {cur: (cur, first)}
+        self.last_layer: dict[str, object] = {}     # graph value -> the layer that made it
+        self.affine_node: dict[str, object] = {}    # ONNX value -> the affine node that made it
+        self.current: str | None = None
         i = 0
         while i < len(self.nodes):
             node = self.nodes[i]
             op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
             handler = _HANDLERS.get(op)
             data = [x for x in node.input if x and x not in self.consts]
+            ins = [self.values.get(x, (None, None)) for x in data]
             step = None
-            if handler is None:
+            if op in _MERGES and len(data) >= 2:
+                if all(s is not None for _, s in ins):
+                    try:
+                        value, shape = _MERGES[op](self, node, ins)
+                        self.values[node.output[0]] = (value, shape)
+                        i += 1
+                        continue
+                    except _Unsupported as exc:
+                        self.problems.append((_label(node), f"{op}: {exc}"))
+            elif handler is None:
                 self.problems.append((_label(node), f"{op} is not supported"))
-            elif data != [cur]:
-                why = ("uses the previous value more than once or with another computed value"
-                       if cur in data else f"takes {', '.join(map(repr, data))}, not the previous "
-                       f"node's output {cur!r}")
-                self.problems.append((_label(node), f"{op}: {why}; the graph must be a chain "
-                                      "(no branches, skip connections or merges)"))
-            elif shape is not None:
+            elif len(data) != 1:
+                why = ("has no computed input" if not data else
+                       f"takes {len(data)} computed inputs ({', '.join(map(repr, data))}); "
+                       f"{op} is supported with one computed input and constants")
+                self.problems.append((_label(node), f"{op}: {why}"))
+            elif ins[0][1] is not None:
+                self.current = ins[0][0]
                 try:
-                    step = handler(self, node, i, shape)
+                    step = handler(self, node, i, ins[0][1])
                 except _Unsupported as exc:
                     self.problems.append((_label(node), f"{op}: {exc}"))
             if step is None:       # go on past the problem with the inferred shape, if any
-                cur, shape = node.output[0], self._shape_of(node.output[0])
+                for out in node.output:
+                    if out:
+                        self.values[out] = (None, self._shape_of(out))
                 i += 1
                 continue
-            self.layers.extend(step.layers)
             last = self.nodes[i + step.used - 1]
-            cur, shape = last.output[0], step.shape
+            self.values[last.output[0]] = (self._emit(step, ins[0][0], ins[0][1], last.output[0]),
+                                           step.shape)
             i += step.used
         out = self.graph.output[0].name
-        if cur != out and not self.problems:
-            self.problems.append((out, f"the graph output {out!r} is not the end of the chain of "
-                                  f"nodes (which ends at {cur!r})"))
+        final_value = self.values.get(out, (None, None))[0]
+        if final_value is None and not self.problems:
+            self.problems.append((out, f"the graph output {out!r} is not computed from the input"))
         if self.problems:
             raise UnsupportedOperatorError(self.problems, SUPPORTED_OPS)
         meta = {p.key: p.value for p in self.model.metadata_props}
@@ -292,7 +377,55 @@ class _Reader:
         info = {"format": "onnx", "opset": self.opset, "source": self.where}
         if self.model.producer_name:
             info["producer"] = self.model.producer_name
-        return Network(tuple(input_shape), self.layers, final, net_name, info)
+        g.output = final_value
+        try:
+            return g.to_network(net_name, final, info)
+        except InvalidInputError as exc:
+            raise UnsupportedOperatorError([("graph", str(exc))], SUPPORTED_OPS) from None
+
+    def fresh(self, base: str) -> str:
+        """A graph value name not used yet."""
+        name, k = base or "v", 1
+        while name in self.used_names:
+            k += 1
+            name = f"{base}#{k}"
+        self.used_names.add(name)
+        return name
+
+    def _emit(self, step: _Step, value: str | None, shape: tuple, out: str) -> str | None:
+        """Add a handler's layers and operations to the graph after ``value``; returns the
+        graph value of the result (None after an earlier problem)."""
+        if value is None:
+            return None
+        g = self.ir
+        self.affine_node.pop(out, None)
+        for item in step.layers:
+            nm = self.fresh(getattr(item, "name", "") or out)
+            if isinstance(item, Affine):
+                value = g.affine(nm, value, item.weight, item.bias, item.out_shape, item.kind, item.conv)
+                self.affine_node[out] = g.nodes[-1]
+            elif isinstance(item, ReLU):
+                value = g.relu(nm, value)
+            elif isinstance(item, MaxPool):
+                value = g.maxpool(nm, value, item.index, item.out_shape)
+            elif isinstance(item, _Op):
+                value = getattr(g, item.op)(nm, value, **item.params)
+            else:
+                value = g.layer(nm, value, item)
+            self.last_layer[value] = item
+            if not isinstance(item, Affine):
+                self.affine_node.pop(out, None)
+        if tuple(g.shape(value)) != _per_sample(step.shape):
+            value = g.reshape(self.fresh(out), value, _per_sample(step.shape))
+            self.affine_node.pop(out, None)
+        return value
+
+    def fold_target(self, value: str):
+        """The affine graph node that computes the ONNX value ``value``, when a constant added
+        to it can become its bias (it has no other consumer), else None."""
+        if value in self.outputs or self.consumers.get(value, 0) != 1:
+            return None
+        return self.affine_node.get(value)
 
     def _shape_of(self, name: str) -> tuple | None:
         dims = self.inferred.get(name)
@@ -337,7 +470,8 @@ class _Reader:
 
     def integer_input(self) -> bool:
         """True when the current value is integer-valued (after Binarize/Quantize/SignBlock)."""
-        return bool(self.layers) and isinstance(self.layers[-1], (Binarize, Quantize, SignBlock))
+        return self.current is not None and isinstance(
+            self.last_layer.get(self.current), (Binarize, Quantize, SignBlock))
 
 
 def _per_sample(shape: tuple) -> tuple:
@@ -473,11 +607,11 @@ def _elementwise(r: _Reader, node, i, shape):
                 raise _Unsupported(f"Round(Mul(x, {levels})) needs a positive integer scale")
             return _Step([Quantize(int(levels), s, name)], shape, used=2)
     v = _broadcast_const(c, shape)
-    last = r.layers[-1] if r.layers else None
     if op == "Add" or (op == "Sub" and data_pos == 0):
         shift = -v if op == "Sub" else v
-        if isinstance(last, Affine):        # a bias: fold it into the affine layer before
-            r.layers[-1] = Affine(last.weight, last.bias + shift, s, last.name, last.kind, last.conv)
+        target = r.fold_target(node.input[data_pos])
+        if target is not None:              # a bias: fold it into the affine layer before
+            target.params["bias"] = target.params["bias"] + shift
             return _Step([], shape)
         return _Step([Affine(sp.identity(n, format="csr"), shift, s, name, "elementwise")], shape)
     if op == "Sub":                         # constant - data
@@ -497,48 +631,94 @@ def _nchw(shape: tuple, what: str) -> tuple:
     return _per_sample(shape)
 
 
-def _window_attrs(a: dict) -> None:
-    if any(d != 1 for d in a.get("dilations", (1, 1))):
+def _window_attrs(a: dict, dilations: bool = False, ceil_mode: bool = False) -> None:
+    if not dilations and any(d != 1 for d in a.get("dilations", (1, 1))):
         raise _Unsupported(f"dilations={list(a['dilations'])} (only 1)")
-    if a.get("ceil_mode", 0):
+    if not ceil_mode and a.get("ceil_mode", 0):
         raise _Unsupported("ceil_mode=1 (only 0)")
+
+
+def _dilated(k: np.ndarray, dilations: tuple) -> np.ndarray:
+    """A kernel (F, C, kh, kw) with ``d − 1`` zeros between its taps: the dilated convolution
+    is the plain convolution with this kernel."""
+    dh, dw = dilations
+    if dh == dw == 1:
+        return k
+    F, C, kh, kw = k.shape
+    out = np.zeros((F, C, (kh - 1) * dh + 1, (kw - 1) * dw + 1))
+    out[:, :, ::dh, ::dw] = k
+    return out
 
 
 def _conv(r: _Reader, node, i, shape):
     r.data_first(node)
     a = _attrs(node)
     chw = _nchw(shape, "convolution")
-    _window_attrs(a)
-    if a.get("group", 1) != 1:
-        raise _Unsupported(f"group={a['group']} (only 1)")
+    _window_attrs(a, dilations=True)
+    group = int(a.get("group", 1))
+    dil = tuple(int(d) for d in a.get("dilations", (1, 1)))
+    if len(dil) != 2 or min(dil) < 1:
+        raise _Unsupported(f"dilations={list(dil)}")
     k = _float_const(r.const(node, 1, "kernel"), "kernel")
-    if k.ndim != 4 or k.shape[1] != chw[0]:
-        raise _Unsupported(f"kernel {_fmt(k.shape)} does not fit data {_fmt(shape)}")
+    if group < 1 or chw[0] % group or (k.ndim == 4 and k.shape[0] % group):
+        raise _Unsupported(f"group={group} does not divide {chw[0]} channels and the filters")
+    if k.ndim != 4 or k.shape[1] * group != chw[0]:
+        raise _Unsupported(f"kernel {_fmt(k.shape)} does not fit data {_fmt(shape)} "
+                           f"(group={group})")
     if "kernel_shape" in a and tuple(a["kernel_shape"]) != k.shape[2:]:
         raise _Unsupported(f"kernel_shape={list(a['kernel_shape'])} differs from the kernel {_fmt(k.shape)}")
     strides = tuple(int(s) for s in a.get("strides", (1, 1)))
-    pads = _window_pads(a, chw[1:], k.shape[2:], strides)
-    weight, out = conv_matrix(k, chw, strides, pads, "CHW")
+    kd = _dilated(k, dil)
+    pads = _window_pads(a, chw[1:], kd.shape[2:], strides)
+    if group == 1:
+        weight, out = conv_matrix(kd, chw, strides, pads, "CHW")
+    else:
+        # block-diagonal: group g maps its channel slice to its filter slice (CHW: contiguous)
+        fg, cg = k.shape[0] // group, chw[0] // group
+        blocks = [conv_matrix(kd[g * fg:(g + 1) * fg], (cg,) + tuple(chw[1:]), strides, pads, "CHW")
+                  for g in range(group)]
+        weight = sp.block_diag([blk for blk, _ in blocks], format="csr")
+        out = (k.shape[0],) + tuple(blocks[0][1][1:])
+    if dil != (1, 1):
+        weight.eliminate_zeros()
     b = r.optional_const(node, 2, "bias")
     bias = np.zeros(k.shape[0]) if b is None else _float_const(b, "bias").reshape(-1)
     if bias.size != k.shape[0]:
         raise _Unsupported(f"bias of {bias.size} values for {k.shape[0]} filters")
-    conv = {"kernel": k.transpose(2, 3, 1, 0).copy(), "strides": strides,
-            "padding": ((pads[0], pads[2]), (pads[1], pads[3])),
-            "input_shape": (chw[1], chw[2], chw[0]), "layout": "CHW"}
+    conv = None
+    if group == 1:       # the geometry an exporter can write as a Conv again
+        conv = {"kernel": kd.transpose(2, 3, 1, 0).copy(), "strides": strides,
+                "padding": ((pads[0], pads[2]), (pads[1], pads[3])),
+                "input_shape": (chw[1], chw[2], chw[0]), "layout": "CHW"}
     layer = Affine(weight, np.repeat(bias, out[1] * out[2]), out, _label(node), "conv2d", conv)
     return _Step([layer], (shape[0],) + out)
 
 
-def _pool_geometry(node, shape):
+def _ceil_pads(chw: tuple, kernel: tuple, strides: tuple, pads: tuple) -> tuple:
+    """Pads with ``ceil_mode=1``: extra padding at the bottom/right so that the output has
+    ``ceil((size + pads − kernel)/stride) + 1`` rows/columns, less one where the last window
+    would start in the bottom/right padding (as PyTorch and onnxruntime count)."""
+    padded = list(pads)
+    for d, (size, k, s) in enumerate(zip(chw[1:], kernel, strides)):
+        begin, end = padded[d], padded[d + 2]
+        out = -(-(size + begin + end - k) // s) + 1
+        if (out - 1) * s >= size + begin:
+            out -= 1
+        padded[d + 2] = max(end, (out - 1) * s + k - size - begin)
+    return tuple(padded)
+
+
+def _pool_geometry(node, shape, ceil_ok: bool = False):
     a = _attrs(node)
     chw = _nchw(shape, "pool")
-    _window_attrs(a)
+    _window_attrs(a, ceil_mode=ceil_ok)
     kernel = tuple(int(k) for k in a.get("kernel_shape", ()))
     if len(kernel) != 2:
         raise _Unsupported(f"kernel_shape={list(kernel)} (expected 2 values)")
     strides = tuple(int(s) for s in a.get("strides", (1, 1)))
     pads = _window_pads(a, chw[1:], kernel, strides)
+    if a.get("ceil_mode", 0):
+        pads = _ceil_pads(chw, kernel, strides, pads)
     out, idx = pool_index(chw, kernel, strides, pads)
     return a, chw, out, idx
 
@@ -553,7 +733,7 @@ def _avgpool(r: _Reader, node, i, shape):
 
 def _maxpool(r: _Reader, node, i, shape):
     r.only_first_output(node)
-    a, chw, out, idx = _pool_geometry(node, shape)
+    a, chw, out, idx = _pool_geometry(node, shape, ceil_ok=True)
     if np.any((idx >= 0).sum(axis=1) == 0):
         raise _Unsupported("a window lies entirely in the padding")
     return _Step([MaxPool(idx, _prod(chw), out, _label(node))], (shape[0],) + out)
@@ -659,6 +839,8 @@ def _flatten(r: _Reader, node, i, shape):
 def _reshape(r: _Reader, node, i, shape):
     r.data_first(node)
     target = [int(d) for d in np.asarray(r.const(node, 1, "shape")).reshape(-1)]
+    if node.input[1] in r.batch_derived and shape[0] == BATCH and target and target[0] == 1:
+        target[0] = 0          # computed from Shape(x): its leading 1 is the batch
     dims: list = []
     for k, d in enumerate(target):
         if d == 0 and not _attrs(node).get("allowzero", 0):
@@ -736,12 +918,41 @@ def _gather(r: _Reader, node, i, shape, pad: tuple | None = None):
             raise _Unsupported("a max-pool window lies entirely in the padding")
         out = (shape[0], idx.shape[0]) + ((1,) if a.get("keepdims", 1) else ())
         return _Step([MaxPool(idx, n_in, out[1:], _label(node))], out, used=2)
+    mul = r.follower(i, "Mul", node.output[0])
+    if mul is not None and pad is None and len(shape) == 2 and idx.ndim == 2 and axis == 1:
+        total = r.follower(i + 1, "ReduceSum", mul.output[0])
+        if total is not None:
+            return _sparse_rows(r, node, mul, total, idx, shape)
     if pad is not None:
         raise _Unsupported("Pad with -inf is supported only before Gather -> ReduceMax (max pool)")
     src = np.take(np.arange(_prod(s)).reshape(s), idx, axis=axis - 1)
     out = (shape[0],) + src.shape
     return _Step([Affine(_selection(src, _prod(s)), np.zeros(src.size), out[1:], _label(node),
                          "gather")], out)
+
+
+def _sparse_rows(r: _Reader, gather, mul, total, idx: np.ndarray, shape: tuple) -> _Step:
+    """``ReduceSum(Mul(Gather(x, I, axis=1), V), axes=[2], keepdims=0)``: the sparse matrix
+    with row i holding ``V[i, j]`` at column ``I[i, j]`` (the writer's ELLPACK form)."""
+    if mul.input[1] not in r.consts:
+        raise _Unsupported("Gather -> Mul -> ReduceSum needs constant weights")
+    vals = _float_const(r.consts[mul.input[1]], "weights")
+    if vals.shape != idx.shape:
+        raise _Unsupported(f"Gather -> Mul -> ReduceSum: weights {_fmt(vals.shape)} do not match "
+                           f"the index table {_fmt(idx.shape)}")
+    a = _attrs(total)
+    axes = a.get("axes")
+    if len(total.input) > 1 and total.input[1]:
+        axes = np.asarray(r.const(total, 1, "axes")).reshape(-1).tolist()
+    if axes is None or [x % 3 for x in axes] != [2] or a.get("keepdims", 1):
+        raise _Unsupported("Gather -> Mul -> ReduceSum must sum axis 2 with keepdims=0")
+    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
+    weight = sp.csr_matrix((vals.reshape(-1), (rows, idx.reshape(-1))), shape=(idx.shape[0], shape[1]))
+    weight.sum_duplicates()
+    weight.eliminate_zeros()
+    out = (shape[0], idx.shape[0])
+    return _Step([Affine(weight, np.zeros(idx.shape[0]), out[1:], _label(gather), "sparse")], out,
+                 used=3)
 
 
 def _pad(r: _Reader, node, i, shape):
@@ -804,6 +1015,238 @@ def _greater(r: _Reader, node, i, shape):
     return _Step([Binarize(threshold, _per_sample(shape), _label(node))], shape, used=2)
 
 
+# -- piecewise-linear activations (graph operations) --------------------------------------------
+
+#: float32's largest value: PyTorch writes it (or its negative) for a missing Clip bound
+_FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _leaky(r: _Reader, node, i, shape):
+    alpha = float(np.float32(_attrs(node).get("alpha", 0.01)))
+    return _Step([_Op("leaky_relu", {"alpha": alpha}, _label(node))], shape)
+
+
+def _prelu(r: _Reader, node, i, shape):
+    r.data_first(node)
+    slope = _broadcast_const(_float_const(r.const(node, 1, "slope"), "slope"), shape, "slope")
+    return _Step([_Op("leaky_relu", {"alpha": slope}, _label(node))], shape)
+
+
+def _bound(c, shape, what: str) -> np.ndarray:
+    v = _broadcast_const(_float_const(c, what), shape, what)
+    return np.where(v >= _FLT_MAX, np.inf, np.where(v <= -_FLT_MAX, -np.inf, v))
+
+
+def _clip(r: _Reader, node, i, shape):
+    r.data_first(node)
+    n = _prod(shape[1:])
+    if r.opset < 11:
+        a = _attrs(node)
+        lo = _bound(np.array(a.get("min", -np.inf)), shape, "min")
+        hi = _bound(np.array(a.get("max", np.inf)), shape, "max")
+    else:
+        lo_c, hi_c = r.optional_const(node, 1, "min"), r.optional_const(node, 2, "max")
+        lo = np.full(n, -np.inf) if lo_c is None else _bound(np.asarray(_scalar(lo_c, "min")), shape, "min")
+        hi = np.full(n, np.inf) if hi_c is None else _bound(np.asarray(_scalar(hi_c, "max")), shape, "max")
+    if np.any(lo > hi):
+        raise _Unsupported("min above max")
+    return _Step([_Op("clip", {"lo": lo, "hi": hi}, _label(node))], shape)
+
+
+def _max_min_const(r: _Reader, node, i, shape):
+    """``Max``/``Min`` of the data and constants: a clip from below / above."""
+    consts = [_float_const(r.consts[x], "constant operand") for x in node.input if x and x in r.consts]
+    if not consts:
+        raise _Unsupported("needs a constant operand")
+    bounds = [_broadcast_const(c, shape) for c in consts]
+    if node.op_type == "Max":
+        return _Step([_Op("clip", {"lo": np.max(bounds, axis=0)}, _label(node))], shape)
+    return _Step([_Op("clip", {"hi": np.min(bounds, axis=0)}, _label(node))], shape)
+
+
+def _abs(r: _Reader, node, i, shape):
+    return _Step([_Op("abs", {}, _label(node))], shape)
+
+
+def _neg(r: _Reader, node, i, shape):
+    n = _prod(shape[1:])
+    return _Step([Affine(-sp.identity(n, format="csr"), np.zeros(n), _per_sample(shape),
+                         _label(node), "elementwise")], shape)
+
+
+def _hard_sigmoid(r: _Reader, node, i, shape):
+    """``max(0, min(1, α·x + β))``: an elementwise affine map, then a clip to [0, 1]."""
+    a = _attrs(node)
+    alpha, beta = float(np.float32(a.get("alpha", 0.2))), float(np.float32(a.get("beta", 0.5)))
+    n = _prod(shape[1:])
+    scale = Affine(alpha * sp.identity(n, format="csr"), np.full(n, beta), _per_sample(shape),
+                   _label(node) + ".affine", "elementwise")
+    return _Step([scale, _Op("clip", {"lo": 0.0, "hi": 1.0}, _label(node))], shape)
+
+
+# -- reductions and shape changes --------------------------------------------------------------
+
+def _axes(r: _Reader, node, rank: int, first_input_opset: int) -> list | None:
+    """The ``axes`` of a node (an attribute before ``first_input_opset``, else input 1),
+    made non-negative for data of ``rank`` axes; None when absent."""
+    if r.opset >= first_input_opset:
+        c = r.optional_const(node, 1, "axes")
+        axes = None if c is None else [int(x) for x in np.asarray(c).reshape(-1)]
+    else:
+        axes = _attrs(node).get("axes")
+        axes = None if axes is None else [int(x) for x in axes]
+    if axes is None:
+        return None
+    if any(not -rank <= x < rank for x in axes):
+        raise _Unsupported(f"axes {axes} out of range for {rank} axes")
+    return sorted({x + rank if x < 0 else x for x in axes})
+
+
+def _reduce(r: _Reader, node, i, shape):
+    """``ReduceMean``/``ReduceSum`` over non-batch axes: a sparse averaging (summing) map."""
+    r.data_first(node)
+    a = _attrs(node)
+    axes = _axes(r, node, len(shape), 18 if node.op_type == "ReduceMean" else 13)
+    if axes is None:
+        if a.get("noop_with_empty_axes", 0):
+            return _Step([], shape)
+        axes = list(range(len(shape)))
+    if 0 in axes:
+        raise _Unsupported("reduces over the batch axis")
+    if any(x >= len(shape) for x in axes):
+        raise _Unsupported(f"axes {axes} for data {_fmt(shape)}")
+    s = _per_sample(shape)
+    keep = [d for d in range(1, len(shape)) if d not in axes]
+    out_inner = tuple(shape[d] for d in keep)
+    grid = np.indices(s).reshape(len(s), -1)                         # per input entry
+    out_pos = np.ravel_multi_index(tuple(grid[d - 1] for d in keep), out_inner) if keep         else np.zeros(grid.shape[1], dtype=np.int64)
+    count = _prod([shape[d] for d in axes])
+    value = 1.0 / count if node.op_type == "ReduceMean" else 1.0
+    n_out = _prod(out_inner)
+    weight = sp.csr_matrix((np.full(out_pos.size, value), (out_pos, np.arange(out_pos.size))),
+                           shape=(n_out, _prod(s)))
+    full = tuple(1 if d in axes else shape[d] for d in range(len(shape))) if a.get("keepdims", 1)         else (shape[0],) + out_inner
+    return _Step([Affine(weight, np.zeros(n_out), full[1:], _label(node), "reduce")], full)
+
+
+def _global_avgpool(r: _Reader, node, i, shape):
+    """Mean over every axis after the channel axis: (N, C, H, W) -> (N, C, 1, 1)."""
+    if len(shape) < 3:
+        raise _Unsupported(f"needs data (batch, channels, spatial...), got {_fmt(shape)}")
+    s = _per_sample(shape)
+    c, m = s[0], _prod(s[1:])
+    weight = sp.kron(sp.identity(c, format="csr"), sp.csr_matrix(np.full((1, m), 1.0 / m)), format="csr")
+    full = (shape[0], c) + (1,) * (len(shape) - 2)
+    return _Step([Affine(weight, np.zeros(c), full[1:], _label(node), "avgpool")], full)
+
+
+def _squeeze(r: _Reader, node, i, shape):
+    r.data_first(node)
+    axes = _axes(r, node, len(shape), 13)
+    if axes is None:
+        axes = [d for d in range(1, len(shape)) if shape[d] == 1]
+    if 0 in axes:
+        raise _Unsupported("squeezes the batch axis")
+    if any(x >= len(shape) or shape[x] != 1 for x in axes):
+        raise _Unsupported(f"axes {axes} are not all of size 1 in data {_fmt(shape)}")
+    return _Step([], tuple(d for k, d in enumerate(shape) if k not in axes))
+
+
+def _unsqueeze(r: _Reader, node, i, shape):
+    r.data_first(node)
+    if r.opset >= 13:
+        c = r.optional_const(node, 1, "axes")
+        raw = [] if c is None else np.asarray(c).reshape(-1).tolist()
+    else:
+        raw = list(_attrs(node).get("axes", []))
+    if not raw:
+        raise _Unsupported("needs axes")
+    rank = len(shape) + len(raw)
+    axes = _axes(r, node, rank, 13) or []
+    if 0 in axes:
+        raise _Unsupported("inserts an axis before the batch axis")
+    out, rest = [], list(shape)
+    for k in range(rank):
+        out.append(1 if k in axes else rest.pop(0))
+    return _Step([], tuple(out))
+
+
+# -- merges of two or more computed values ------------------------------------------------------
+
+def _same_shapes(ins: list, op: str) -> tuple:
+    shapes = [tuple(s[1:]) for _, s in ins]
+    if any(sh != shapes[0] for sh in shapes):
+        raise _Unsupported(f"{op} of computed values of different shapes "
+                           f"{', '.join(_fmt(sh) for sh in shapes)} (no broadcasting between "
+                           "computed values)")
+    return ins[0][1]
+
+
+def _merge_add(r: _Reader, node, ins):
+    """``Add``/``Sub`` of two computed values (a residual connection): a graph ``add``."""
+    if len(node.input) != 2 or len(ins) != 2:
+        raise _Unsupported("needs exactly two inputs")
+    shape = _same_shapes(ins, node.op_type)
+    if ins[0][0] is None or ins[1][0] is None:
+        return None, shape
+    sign = -1.0 if node.op_type == "Sub" else 1.0
+    return r.ir.add(r.fresh(_label(node)), ins[0][0], ins[1][0], 1.0, sign), shape
+
+
+def _merge_sum(r: _Reader, node, ins):
+    if any(x in r.consts for x in node.input if x):
+        raise _Unsupported("Sum of computed values and constants")
+    shape = _same_shapes(ins, "Sum")
+    if any(v is None for v, _ in ins):
+        return None, shape
+    value = ins[0][0]
+    for v, _ in ins[1:]:
+        value = r.ir.add(r.fresh(_label(node)), value, v)
+    return value, shape
+
+
+def _merge_max(r: _Reader, node, ins):
+    """``Max(a, b) = b + relu(a − b)``, ``Min(a, b) = a − relu(a − b)`` of computed values."""
+    if len(node.input) != 2 or len(ins) != 2:
+        raise _Unsupported("needs exactly two inputs")
+    shape = _same_shapes(ins, node.op_type)
+    if ins[0][0] is None or ins[1][0] is None:
+        return None, shape
+    (a, _), (b, _) = ins
+    g, base = r.ir, _label(node)
+    d = g.add(r.fresh(base + ".diff"), a, b, 1.0, -1.0)
+    h = g.relu(r.fresh(base + ".relu"), d)
+    if node.op_type == "Max":
+        return g.add(r.fresh(base), h, b), shape
+    return g.add(r.fresh(base), a, h, 1.0, -1.0), shape
+
+
+def _merge_concat(r: _Reader, node, ins):
+    """``Concat`` of computed values along a non-batch axis."""
+    if any(x in r.consts for x in node.input if x):
+        raise _Unsupported("concatenates computed values with constants")
+    shape0 = ins[0][1]
+    axis = int(_attrs(node).get("axis", 1))
+    axis = axis + len(shape0) if axis < 0 else axis
+    if axis == 0:
+        raise _Unsupported("concatenates along the batch axis")
+    if any(len(s) != len(shape0) or s[:axis] + s[axis + 1:] != shape0[:axis] + shape0[axis + 1:]
+           for _, s in ins):
+        raise _Unsupported(f"shapes {', '.join(_fmt(s) for _, s in ins)} do not concatenate "
+                           f"along axis {axis}")
+    full = list(shape0)
+    full[axis] = sum(s[axis] for _, s in ins)
+    if any(v is None for v, _ in ins):
+        return None, tuple(full)
+    return r.ir.concat(r.fresh(_label(node)), [v for v, _ in ins], axis - 1), tuple(full)
+
+
+#: operators with two or more computed inputs: (reader, node, [(graph value, full shape)])
+#: -> (graph value, full shape)
+_MERGES = {"Add": _merge_add, "Sub": _merge_add, "Sum": _merge_sum, "Max": _merge_max,
+           "Min": _merge_max, "Concat": _merge_concat}
+
+
 def _pattern_only(pattern: str):
     def handler(r: _Reader, node, i, shape):
         raise _Unsupported(f"only as part of {pattern}")
@@ -832,6 +1275,21 @@ _HANDLERS = {
     "Softmax": _final("softmax"),
     "Sigmoid": _final("sigmoid"),
     "Greater": _greater,
+    "LeakyRelu": _leaky,
+    "PRelu": _prelu,
+    "Clip": _clip,
+    "Abs": _abs,
+    "Neg": _neg,
+    "HardSigmoid": _hard_sigmoid,
+    "Max": _max_min_const,
+    "Min": _max_min_const,
+    "ReduceMean": _reduce,
+    "ReduceSum": _reduce,
+    "GlobalAveragePool": _global_avgpool,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Sum": _identity,
+    "Concat": _pattern_only("Concat of computed values (no constants)"),
     "Where": _pattern_only("Where(Greater(x, c), 1, -1) or Where(GreaterOrEqual(MatMul(x, W), t), 1, -1)"),
     "GreaterOrEqual": _pattern_only("Where(GreaterOrEqual(MatMul(x, W), t), 1, -1)"),
     "Round": _pattern_only("Round(Mul(x, c))"),

@@ -9,10 +9,15 @@ first. Layers become:
   layers, so that BNN logits are exactly Keras' float32 sums); a sparse one with a ``conv``
   description (set by the Keras reader for Conv2D) that matches its matrix: ``Conv`` between
   layout changes (``Reshape``/``Transpose`` to NCHW and back, so the flat order is kept); a
-  sparse diagonal: ``Mul`` + ``Add``; a sparse selection (one 1 per row): ``Gather``; any
-  other sparse matrix dense as ``Gemm`` up to 4,000,000 entries (larger: an error);
-* :class:`~verify.network.ReLU`: ``Relu``; :class:`~verify.network.MaxPool`: the
-  ``Pad``/``Gather``/``ReduceMax`` pattern;
+  sparse diagonal: ``Mul`` + ``Add``; a sparse selection (one 1 per row): ``Gather``; the
+  block matrices of lowered graphs (:mod:`verify.graph`) and any sparse matrix too large to
+  write dense: row by row, ``Gather``/``Mul``/``ReduceSum`` (ELLPACK); any other sparse
+  matrix dense as ``Gemm`` up to 4,000,000 entries;
+* :class:`~verify.network.ReLU`: ``Relu``; a masked ReLU (pass-through entries, from graphs
+  with skip connections, :mod:`verify.graph`): ``Max(x, floor)`` with ``floor`` 0 on the ReLU
+  entries and ``-inf`` on the pass-through ones (exact; the reader reads it back as the same
+  masked ReLU); :class:`~verify.network.MaxPool`: the ``Pad``/``Gather``/``ReduceMax``
+  pattern (windows of one entry carry values past it);
 * :class:`~verify.network.Binarize`, :class:`~verify.network.Quantize`,
   :class:`~verify.network.SignBlock`: patterns (thresholds as float32, exact while
   the integer sums stay below 2**24).
@@ -142,6 +147,36 @@ def _export_conv(b: _Builder, layer: Affine, x: str, base: str) -> str | None:
     return x
 
 
+def _export_sparse(b: _Builder, w: sp.csr_matrix, bias: np.ndarray, x: str, base: str) -> str:
+    """A sparse matrix row by row (ELLPACK): ``Gather`` each row's columns (an index table
+    (n_out, k), k the most nonzeros of a row, short rows padded with weight 0), ``Mul`` by the
+    weights, ``ReduceSum`` over the row; then ``Add`` the bias. The reader reads it back as
+    the same sparse layer."""
+    w = sp.csr_matrix(w)
+    w.eliminate_zeros()
+    w.sort_indices()
+    counts = np.diff(w.indptr)
+    k = max(1, int(counts.max(initial=0)))
+    rows = np.repeat(np.arange(w.shape[0]), counts)
+    pos = np.arange(w.nnz) - np.repeat(w.indptr[:-1], counts)
+    index = np.zeros((w.shape[0], k), dtype=np.int64)
+    vals = np.zeros((w.shape[0], k))
+    index[rows, pos] = w.indices
+    vals[rows, pos] = w.data
+    x = b.node("Gather", [x, b.const(f"{base}.index", index, np.int64)], f"{base}.gather", axis=1)
+    x = b.node("Mul", [x, b.const(f"{base}.weight", vals)], f"{base}.products")
+    axes = b.const(f"{base}.axes", np.array([2]), np.int64)
+    x = b.node("ReduceSum", [x, axes], f"{base}.sum", keepdims=0)
+    return b.node("Add", [x, b.const(f"{base}.bias", bias)], base) if np.any(bias) else x
+
+
+def _is_carry(layer: Affine) -> bool:
+    """A block-matrix step of a lowered graph (copies, sums, combinations; verify.graph)."""
+    from ..network import _is_carry as carry
+
+    return carry(layer)
+
+
 def _export_affine(b: _Builder, layer: Affine, x: str, base: str, integer_in: bool) -> str:
     w = layer.weight
     bias = np.asarray(layer.bias, np.float64)
@@ -157,12 +192,17 @@ def _export_affine(b: _Builder, layer: Affine, x: str, base: str, integer_in: bo
         if cols is not None:
             x = b.node("Gather", [x, b.const(f"{base}.index", cols, np.int64)], f"{base}.gather", axis=1)
             return b.node("Add", [x, b.const(f"{base}.bias", bias)], base) if np.any(bias) else x
+        k = int(np.max(np.diff(sp.csr_matrix(w).indptr), initial=0))
+        if w.shape[0] * w.shape[1] > MAX_DENSE_EXPORT or (
+                _is_carry(layer) and 2 * w.shape[0] * max(k, 1) <= w.shape[0] * w.shape[1]):
+            if w.shape[0] * max(k, 1) <= MAX_DENSE_EXPORT:
+                return _export_sparse(b, sp.csr_matrix(w), bias, x, base)
         if w.shape[0] * w.shape[1] > MAX_DENSE_EXPORT:
             raise InvalidInputError(
                 f"cannot export layer {layer.name!r} ({layer.kind}): its sparse {w.shape[0]}x"
                 f"{w.shape[1]} matrix is not a convolution with a known geometry, a diagonal or a "
                 f"selection, and written dense it would take {w.shape[0] * w.shape[1]:,} weights "
-                f"(more than {MAX_DENSE_EXPORT:,})")
+                f"(more than {MAX_DENSE_EXPORT:,}; row by row, {w.shape[0] * max(k, 1):,})")
         w = sp.csr_matrix(w).toarray()
     if integer_in:     # exact integer sums, then one float32 rounding for the bias (as Keras)
         x = b.node("MatMul", [x, b.const(f"{base}.weight", np.asarray(w).T)], f"{base}.matmul")
@@ -184,7 +224,11 @@ def _export_layer(b: _Builder, layer: Layer, prev: Layer | None, x: str, base: s
     if isinstance(layer, Affine):
         return _export_affine(b, layer, x, base, magnitude is not None)
     if isinstance(layer, ReLU):
-        return b.node("Relu", [x], base)
+        if layer.mask is None:
+            return b.node("Relu", [x], base)
+        # max(x, 0) on the ReLU entries, max(x, −inf) = x on the pass-through ones: exact
+        floor = np.where(np.asarray(layer.mask, dtype=bool), 0.0, -np.inf)
+        return b.node("Max", [x, b.const(f"{base}.floor", floor)], base)
     if isinstance(layer, MaxPool):
         index = np.asarray(layer.index, np.int64)
         if np.any(index < 0):

@@ -7,11 +7,14 @@ Every question goes through one cardinality formula (:mod:`verify.encodings.bnn`
 default, or SCIP/CPLEX/Pyomo). Every example is re-checked by the Keras model.
 
 * :func:`bnn_certify` — no adversarial example within ``k`` flips (``verified``), or one.
-* :func:`bnn_min_flips` — the smallest number of flips: a greedy flip search gives an upper
-  bound ``U``; the formula is built once for ``U - 1`` flips (the budget makes most
-  first-layer neurons constant) and the bound is tightened step by step — on CNF each
-  tighter budget is one more cardinality constraint behind a selector literal, solved under
-  assumptions in the same solver; on MIP/IP the solver minimises the flip count.
+* :func:`bnn_min_flips` — the smallest number of flips: greedy flip searches give an upper
+  bound ``U``; on CNF (default backend ``portfolio``: CP-SAT and a 0-1 IP on HiGHS racing)
+  the budgets k = 1, 2, ... are asked in turn, each a fresh formula in which the budget makes
+  most first-layer neurons constant, so every unsatisfiable k is a *proven* lower bound k + 1
+  and the first satisfiable k is the minimum; a budget left undecided hands the remaining
+  time to a descent from ``U`` (tighter budgets under assumptions in one loaded solver) for
+  a closer example. On a time limit the result has the best example and the proven bound.
+  On MIP/IP the solver minimises the flip count within ``U - 1``.
 * :func:`bnn_explain` (through :func:`verify.explain`) — a subset-minimal set of pixels
   whose bits force the label whatever the other bits are; one SAT solver holds the formula
   with every pixel free, and fixing pixels is a set of assumptions.
@@ -30,7 +33,9 @@ from ..backends import SolveOptions, Status, get_backend
 from ..backends import check_cnf_backend
 from ..backends.cpsat import CpSatSession
 from ..backends.sat import DEFAULT_SAT
+from ..cnf import AtLeast
 from ..encodings.bnn import ENCODINGS, BnnFormula, BnnLayers, bnn_formula, bnn_layers, flip_budget, to_problem
+from ..encodings.bnn import IntegerRegion
 from ..errors import InvalidInputError
 from ..progress import report
 from ..models import LoadedModel
@@ -57,6 +62,11 @@ class BnnTask:
     deadline: float | None
     threads: int | None = None
     calls: int = 0
+    #: integer inputs: where each input may go (None: anywhere in 0..levels); see
+    #: :mod:`verify.tasks.bnn_int`
+    region: IntegerRegion | None = None
+    #: False when the backend is the encoding's default (a task may then pick a faster one)
+    backend_given: bool = True
 
     @classmethod
     def create(cls, model: LoadedModel, center: np.ndarray, label: int, target: int | None,
@@ -64,7 +74,8 @@ class BnnTask:
                threads: int | None) -> "BnnTask":
         if encoding not in ENCODINGS:
             raise InvalidInputError(f"encoding must be one of {', '.join(ENCODINGS)}, not {encoding!r}")
-        parts = bnn_layers(model.network)
+        parts = bnn_layers(model.network, allow_integer=True)
+        given = backend is not None
         backend = backend or default_backend(encoding)
         if encoding == "cnf":
             check_cnf_backend(backend)
@@ -74,7 +85,9 @@ class BnnTask:
                                         f"use --encoding cnf or a MIP backend (highs, scip, cplex)")
             get_backend(backend).check_kind("milp")
         deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
-        return cls(model, center, label, target, encoding, backend, parts, deadline, threads)
+        task = cls(model, center, label, target, encoding, backend, parts, deadline, threads)
+        task.backend_given = given
+        return task
 
     @classmethod
     def from_context(cls, ctx: TaskContext, target: int | None = None) -> "BnnTask":
@@ -90,8 +103,9 @@ class BnnTask:
 
     @cached_property
     def bits(self) -> np.ndarray:
-        """The input's own bits (1 ⇔ +1)."""
-        return (self.parts.binarize.forward(self.center[None])[0] > 0).astype(np.int8)
+        """The input's own bits (1 ⇔ +1); integer inputs: its integer values (int64)."""
+        v = self.parts.binarize.forward(self.center[None])[0]
+        return v.astype(np.int64) if self.parts.integer else (v > 0).astype(np.int8)
 
     def reaches(self, label: int) -> bool:
         """Whether ``label`` is what the task looks for (the target, or any other label)."""
@@ -100,12 +114,20 @@ class BnnTask:
     def remaining(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.perf_counter())
 
-    def formula(self, budget: int | None = None, free: np.ndarray | None = None) -> BnnFormula:
+    def formula(self, budget: int | None = None, free: np.ndarray | None = None,
+                region: IntegerRegion | None = None) -> BnnFormula:
+        """The formula within ``budget`` flips of the free pixels; integer inputs: within
+        ``region`` (default: the task's, with ``budget`` changed inputs at most)."""
+        if self.parts.integer and region is None:
+            region = integer_region(self, budget)
         return bnn_formula(self.model.network, self.center, free, budget, self.label, self.target,
-                           self.parts)
+                           self.parts, region)
 
     def image(self, bits: np.ndarray) -> np.ndarray:
-        """The input with the pixels whose bit differs flipped (to 0.0 or 1.0)."""
+        """The input with the pixels whose bit differs flipped (to 0.0 or 1.0); integer
+        inputs: with the pixels whose value differs set to ``value / levels``."""
+        if self.parts.integer:
+            return integer_image(self, bits)
         out = self.center.copy()
         flipped = bits != self.bits
         out[flipped] = np.where(self.bits[flipped] == 1, 0.0, 1.0)
@@ -129,19 +151,29 @@ class BnnTask:
 
 def _finish_certify(task: BnnTask, k: int, status: str, method: str, t0: float, stats: dict,
                     bits: np.ndarray | None = None) -> CertifyResult:
+    stats.update(encoding=task.encoding, flips=k)
+    return certify_result(task, f"at most {k} flipped pixels (binarised input)", status, method,
+                          t0, stats, bits)
+
+
+def certify_result(task: BnnTask, region_text: str, status: str, method: str, t0: float,
+                   stats: dict, values: np.ndarray | None = None) -> CertifyResult:
+    """The certify result of a BNN answer: ``values`` (the first layer's inputs, bits or
+    integers) is the solver's example, kept only if Keras confirms it (else ``unknown``);
+    undecided answers after a stop request are ``interrupted``."""
     example, adv_label = None, None
-    if bits is not None:
-        example, adv_label = task.validated(bits)
+    if values is not None:
+        example, adv_label = task.validated(values)
         if example is None:
             status, method = Outcome.UNKNOWN, ""
             stats["rejected"] = "the solver's example is not adversarial in Keras"
     if status == Outcome.UNKNOWN and interrupts.stop_requested():
         status = Outcome.INTERRUPTED          # undecided because the user stopped it
     shape = tuple(task.model.input_shape)
-    stats.update(encoding=task.encoding, flips=k, calls=task.calls)
-    return CertifyResult("certify", task.model.name, f"at most {k} flipped pixels (binarised input)",
-                         task.backend, status, method, task.label, adv_label,
-                         time.perf_counter() - t0, task.center.reshape(shape),
+    stats["calls"] = task.calls
+    return CertifyResult("certify", task.model.name, region_text, task.backend, status, method,
+                         task.label, adv_label, time.perf_counter() - t0,
+                         task.center.reshape(shape),
                          None if example is None else example.reshape(shape),
                          list(task.model.classes), stats)
 
@@ -163,7 +195,8 @@ def bnn_certify(task: BnnTask, k: int, t0: float) -> CertifyResult:
     if task.encoding == "cnf":
         task.calls += 1
         report(f"bnn certify: SAT solver {task.backend}, at most {k} flips ...")
-        res = check_cnf_backend(task.backend, task.threads).solve_formula(formula, SolveOptions(time_limit=task.remaining()))
+        res = solve_staged(formula, task.backend if task.backend_given else None,
+                           task.remaining(), task.threads, stats)
         bits = formula.bits_from(res.x) if res.x is not None else None
     else:
         res, bits, stats["problem"] = task.solve_problem(formula, minimize=False)
@@ -174,12 +207,84 @@ def bnn_certify(task: BnnTask, k: int, t0: float) -> CertifyResult:
     return _finish_certify(task, k, Outcome.UNKNOWN, "", t0, stats)
 
 
+#: Without a backend, a cnf question goes to MiniCard for this many seconds first (it decides
+#: most in milliseconds), then to the portfolio with the time left (bundled ``bnn``: MiniCard
+#: leaves some small-budget counterexamples undecided after 5 s that the portfolio finds in
+#: under 2 s; ``benchmarks/bnn.py``).
+FIRST_STAGE_S = 0.5
+
+
+def solve_staged(formula: BnnFormula, backend: str | None, time_limit: float | None,
+                 threads: int | None, stats: dict | None = None):
+    """One satisfiability question on the cnf encoding: on ``backend`` if one is given, else
+    :data:`~verify.backends.sat.DEFAULT_SAT` for :data:`FIRST_STAGE_S` seconds and then
+    :data:`MIN_FLIPS_BACKEND` (the portfolio) with the rest. ``stats["answered_by"]`` names
+    the solver that answered."""
+    t0 = time.perf_counter()
+    if backend is not None:
+        return check_cnf_backend(backend, threads).solve_formula(
+            formula, SolveOptions(time_limit=time_limit))
+    first = FIRST_STAGE_S if time_limit is None else min(FIRST_STAGE_S, time_limit)
+    res = check_cnf_backend(DEFAULT_SAT, threads).solve_formula(formula, SolveOptions(time_limit=first))
+    answered = DEFAULT_SAT
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    if (res.status not in (Status.OPTIMAL, Status.INFEASIBLE) and not interrupts.stop_requested()
+            and (left is None or left > 0) and get_backend(MIN_FLIPS_BACKEND).available()):
+        report(f"bnn: {DEFAULT_SAT} undecided after {first:g} s; {MIN_FLIPS_BACKEND} ...")
+        res = check_cnf_backend(MIN_FLIPS_BACKEND, threads).solve_formula(
+            formula, SolveOptions(time_limit=left))
+        answered = MIN_FLIPS_BACKEND
+    if stats is not None:
+        stats["answered_by"] = answered
+    return res
+
+
+#: The share of the remaining time that one ascending budget may take; a budget undecided
+#: within it hands the rest to the descent (which improves the example). Measured on the
+#: bundled ``bnn``: the ascending budgets prove the bounds, the descent rarely proves
+#: anything but shortens the example a user gets on a time limit.
+ASCEND_SHARE = 0.75
+#: Pixels flipped per step by the second, coarser greedy search (when the first finds nothing).
+GREEDY_BATCH = 8
+#: Seconds below which the descent is not started (loading its formula takes 1-2 s on a busy
+#: machine).
+MIN_DESCENT_S = 3.0
+#: The share of the time limit the greedy searches may take (they stop there).
+GREEDY_SHARE = 0.2
+#: The cnf backend of minimal flips when none is given: measured on the bundled ``bnn``
+#: (benchmarks/bnn.py) it proves the most minima (CP-SAT proves the small budgets, the
+#: IP on HiGHS finds the examples at the minimum).
+MIN_FLIPS_BACKEND = "portfolio"
+
+
 def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> AdversarialResult:
-    """The smallest number of flipped pixels that changes the label (or reaches the target)."""
+    """The smallest number of flipped pixels that changes the label (or reaches the target).
+
+    A greedy flip search (pruned) gives an upper bound ``U``. CNF (any SAT backend, cpsat,
+    portfolio): :func:`_search_cnf` asks "at most k flips?" for k = 1, 2, ... — each a fresh
+    formula whose budget k makes most first-layer neurons constant — and every
+    unsatisfiable k raises the *proven* lower bound; the first satisfiable k is the minimum.
+    On a time limit the result carries the best example and that proven bound. MIP/IP: the
+    solver minimises the flips within ``U - 1``.
+    """
     stats: dict = {"encoding": task.encoding}
-    best = greedy_flips(task, max_greedy)
+    if task.encoding == "cnf" and not task.backend_given and get_backend(MIN_FLIPS_BACKEND).available():
+        task.backend = MIN_FLIPS_BACKEND
+    left = task.remaining()
+    now = time.perf_counter()
+    # first a coarse search (8 flips a step, up to every pixel, pruned after): an example
+    # nearly always, in a fraction of a second; then the fine one (1 flip a step) for a
+    # closer one, within its share of the time
+    best = greedy_flips(task, int(task.bits.size), restarts=1, batch=GREEDY_BATCH,
+                        deadline=None if left is None else now + 0.5 * left)
     if best is not None:
         best = prune_flips(task, best)
+    coarse = None if best is None else int(np.count_nonzero(best != task.bits))
+    if (coarse is None or coarse > 1) and not interrupts.stop_requested():
+        fine = greedy_flips(task, max_greedy if coarse is None else min(max_greedy, coarse - 1),
+                            deadline=None if left is None else now + GREEDY_SHARE * left)
+        if fine is not None:
+            best = prune_flips(task, fine)
     best_x = task.validated(best)[0] if best is not None else None
     upper = int(np.count_nonzero(best != task.bits)) if best_x is not None else None
     stats["greedy_flips"] = upper
@@ -191,7 +296,7 @@ def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> Adversarial
     elif interrupts.stop_requested():
         status = Outcome.INTERRUPTED
     elif task.encoding == "cnf":
-        status, lower, best_x = _descend_cnf(task, upper, best_x, stats)
+        status, lower, best_x = _search_cnf(task, upper, best_x, stats)
     else:
         formula = task.formula(budget=None if upper is None else upper - 1)
         stats["formula"], stats["unstable"] = formula.size(), formula.stats["unstable"]
@@ -220,11 +325,91 @@ def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> Adversarial
     return _flips_result(task, status, best_x, lower, t0, stats)
 
 
+def _search_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
+    """Minimal flips on a formula backend: ascending budgets prove the lower bound, then
+    (if one budget stays undecided within :data:`ASCEND_SHARE` of the time left) the
+    descent improves the example with the rest. Returns ``(status, lower, best_x)``.
+
+    Why a fresh formula per budget rather than one loaded solver with tighter budgets under
+    assumptions: a first-layer neuron whose margin exceeds k is a constant within k flips,
+    and so may be the neurons after it, so the formula for k has far fewer unstable neurons
+    (bundled ``bnn``, digit 1: 11 at k = 1, 90 at k = 7, against several hundred at the
+    greedy bound); small budgets are then decided in milliseconds.
+    """
+    n = int(task.bits.size)
+    lower = 1
+    steps: list[dict] = []
+    backend = check_cnf_backend(task.backend, task.threads)
+    stats["ascending"] = steps
+    if upper is None and not interrupts.stop_requested():
+        # no example yet: is there one at all? (unsatisfiable: none; else an upper bound)
+        remaining = task.remaining()
+        formula = task.formula()
+        task.calls += 1
+        report(f"bnn min flips: SAT solver {task.backend}: any number of flips ...")
+        session = backend.session(formula, remaining)
+        try:
+            res = session.solve((), None if remaining is None else remaining * (1 - ASCEND_SHARE))
+        finally:
+            session.close()
+        steps.append({"at_most": None, "status": res.status, "time_s": round(res.time_s, 4)})
+        if res.status == Status.INFEASIBLE:
+            return Outcome.INFEASIBLE, None, None
+        if res.x is not None:
+            bits = prune_flips(task, formula.bits_from(res.x))
+            x = task.validated(bits)[0]
+            if x is not None:
+                best_x, upper = x, int(np.count_nonzero(bits != task.bits))
+                stats["solver_flips"] = upper
+    while upper is None or lower < upper:
+        if interrupts.stop_requested():
+            return Outcome.INTERRUPTED, lower, best_x
+        remaining = task.remaining()
+        if remaining is not None and remaining <= 0:
+            return Outcome.TIME_LIMIT, lower, best_x
+        k = lower
+        budget = k if k < n else None
+        formula = task.formula(budget=budget)
+        cap = None if remaining is None else remaining * ASCEND_SHARE
+        task.calls += 1
+        report(f"bnn min flips: SAT solver {task.backend}: at most {k} flips "
+               f"({sum(formula.stats['unstable'])} unstable neurons) ...")
+        session = backend.session(formula, cap)
+        try:
+            res = session.solve((), cap)
+        finally:
+            session.close()
+        steps.append({"at_most": k, "status": res.status, "time_s": round(res.time_s, 4),
+                      "unstable": sum(formula.stats["unstable"])})
+        if res.status == Status.INFEASIBLE:
+            if budget is None:                        # no flips at all change the label
+                return Outcome.INFEASIBLE, None, None
+            lower = k + 1
+            continue
+        if res.x is not None:
+            bits = prune_flips(task, formula.bits_from(res.x))
+            x = task.validated(bits)[0]
+            if x is None:          # cannot happen for an exact encoding; never trust it blindly
+                stats["rejected"] = "a solver's model was not adversarial in Keras"
+                return Outcome.TIME_LIMIT, lower, best_x
+            # nothing within k - 1 flips, so this one has exactly k
+            return Outcome.OPTIMAL, int(np.count_nonzero(bits != task.bits)), x
+        if interrupts.stop_requested() or res.status == Status.INTERRUPTED:
+            return Outcome.INTERRUPTED, lower, best_x
+        break                                         # undecided: on to the descent
+    if upper is not None and lower >= upper:
+        return Outcome.OPTIMAL, upper, best_x
+    remaining = task.remaining()
+    if remaining is not None and remaining < MIN_DESCENT_S:      # too little left to gain
+        return Outcome.TIME_LIMIT, lower, best_x
+    status, found, best_x = _descend_cnf(task, upper, best_x, lower, stats)
+    return status, (None if found is None else max(lower, found)), best_x
+
+
 def _minimize_cpsat(task: BnnTask, session: CpSatSession, formula: BnnFormula, upper: int | None,
-                    best_x, stats: dict):
-    """One CP-SAT objective search for the fewest flips within ``upper - 1`` (measured on
-    the bundled ``bnn``: it proves minima that the budget descent does not within 20 s); out
-    of time, its proven lower bound."""
+                    best_x, lower: int, stats: dict):
+    """One CP-SAT objective search for the fewest flips within ``upper - 1`` (at least
+    ``lower``, proven already); out of time, its proven lower bound."""
     task.calls += 1
     report(f"bnn min flips: CP-SAT minimises the flips (at most "
            f"{'any number of' if upper is None else upper - 1}) ...")
@@ -234,25 +419,31 @@ def _minimize_cpsat(task: BnnTask, session: CpSatSession, formula: BnnFormula, u
         x = task.validated(prune_flips(task, formula.bits_from(res.x)))[0]
         if x is None:          # cannot happen for an exact encoding; never trust it blindly
             stats["rejected"] = "a CP-SAT solution was not adversarial in Keras"
-            return Outcome.TIME_LIMIT, 1, best_x
+            return Outcome.TIME_LIMIT, lower, best_x
         best_x = x
     if res.status == Status.INFEASIBLE:       # nothing within upper - 1 flips
         return (Outcome.OPTIMAL if best_x is not None else Outcome.INFEASIBLE), upper, best_x
     if res.status == Status.OPTIMAL:
         return Outcome.OPTIMAL, int(res.objective), best_x
-    lower = 1 if res.bound is None else max(1, int(res.bound))
+    if res.bound is not None:
+        lower = max(lower, int(res.bound))
     stopped = interrupts.stop_requested() or res.status == Status.INTERRUPTED
     return (Outcome.INTERRUPTED if stopped else Outcome.TIME_LIMIT), lower, best_x
 
 
-def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
-    """Tighten the flip budget in one SAT solver until it is unsatisfiable."""
+def _descend_cnf(task: BnnTask, upper: int | None, best_x, lower: int, stats: dict):
+    """Tighten the flip budget in one loaded solver until it is unsatisfiable (CP-SAT: its
+    objective search instead); ``lower`` flips are known to be needed, which the formula
+    states too (a redundant constraint that prunes the search)."""
     formula = task.formula(budget=None if upper is None else upper - 1)
+    if lower > 1:
+        flips = formula.flip_literals()
+        formula.constraints.append(AtLeast(flips, lower, 0, 0, len(flips)))
     stats["formula"], stats["unstable"] = formula.size(), formula.stats["unstable"]
     session = check_cnf_backend(task.backend, task.threads).session(formula, task.remaining())
     if isinstance(session, CpSatSession):         # CP-SAT: its own objective search instead
         try:
-            return _minimize_cpsat(task, session, formula, upper, best_x, stats)
+            return _minimize_cpsat(task, session, formula, upper, best_x, lower, stats)
         finally:
             stats["sat"] = session.size()
             session.close()
@@ -261,7 +452,7 @@ def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
         limit = None if upper is None else upper - 1
         while True:
             if interrupts.stop_requested():
-                return Outcome.INTERRUPTED, 1, best_x
+                return Outcome.INTERRUPTED, lower, best_x
             assumptions = []
             if limit is not None and (upper is None or limit < upper - 1):
                 selector = session.new_var()
@@ -269,7 +460,7 @@ def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
                 assumptions = [selector]
             task.calls += 1
             report(f"bnn min flips: SAT solver {task.backend}: at most "
-                   f"{'any number of' if limit is None else limit} flips ...")
+                   f"{'any number of' if limit is None else limit} flips (descent) ...")
             res = session.solve(assumptions, task.remaining())
             steps.append({"at_most": limit, "status": res.status, "time_s": round(res.time_s, 4)})
             if res.status == Status.INFEASIBLE:
@@ -278,16 +469,16 @@ def _descend_cnf(task: BnnTask, upper: int | None, best_x, stats: dict):
                 return status, bound, best_x
             if res.x is None:
                 stopped = interrupts.stop_requested() or res.status == Status.INTERRUPTED
-                return (Outcome.INTERRUPTED if stopped else Outcome.TIME_LIMIT), 1, best_x
+                return (Outcome.INTERRUPTED if stopped else Outcome.TIME_LIMIT), lower, best_x
             bits = prune_flips(task, formula.bits_from(res.x))
             x = task.validated(bits)[0]
             if x is None:          # cannot happen for an exact encoding; never trust it blindly
                 stats["rejected"] = "a SAT model was not adversarial in Keras"
-                return Outcome.TIME_LIMIT, 1, best_x
+                return Outcome.TIME_LIMIT, lower, best_x
             best_x = x
             flips = int(np.count_nonzero(bits != task.bits))
-            if flips <= 1:
-                return Outcome.OPTIMAL, 1, best_x
+            if flips <= lower:
+                return Outcome.OPTIMAL, flips, best_x
             limit = flips - 1
     finally:
         stats["budgets_tried"] = len(steps)
@@ -386,7 +577,11 @@ class BnnChecker:
         if bits is None:
             return None, None
         self.counts["exact"] += 1
-        return False, self.store(self.task.image(prune_flips(self.task, bits)))
+        return False, self.store(self.task.image(self.prune(bits)))
+
+    def prune(self, bits: np.ndarray) -> np.ndarray:
+        """A witness with as few changed pixels as the greedy pruning leaves."""
+        return prune_flips(self.task, bits)
 
     def sweep(self, free: np.ndarray, undecided: np.ndarray) -> dict[int, int]:
         return {}
@@ -406,3 +601,28 @@ class BnnChecker:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# integer inputs (8-bit IntegerInput): the task's region and images; the tasks themselves are
+# in verify.tasks.bnn_int
+
+def integer_region(task: BnnTask, budget: int | None = None) -> IntegerRegion:
+    """The task's integer region (default: every input anywhere in ``0..levels``), with at
+    most ``budget`` changed inputs."""
+    if task.region is not None:
+        return IntegerRegion(task.region.lo, task.region.hi, budget if budget is not None
+                             else task.region.budget, task.region.norm if budget is None else "card")
+    levels = int(task.parts.binarize.levels)
+    return IntegerRegion(np.zeros_like(task.bits), np.full_like(task.bits, levels), budget, "card")
+
+
+def integer_image(task: BnnTask, values: np.ndarray) -> np.ndarray:
+    """The input with every pixel whose integer value differs set to ``value / levels``
+    (which the network's ``round(levels * x)`` maps back to ``value`` exactly); the other
+    pixels keep their exact values."""
+    out = task.center.copy()
+    values = np.asarray(values, dtype=np.int64)
+    moved = values != task.bits
+    out[moved] = values[moved].astype(np.float64) / float(task.parts.binarize.levels)
+    return out

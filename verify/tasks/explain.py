@@ -27,8 +27,16 @@ How ``explain`` decides, pixel set by pixel set (the "free set" F = pixels \\ E)
    * ``bounds`` — interval and symbolic bounds over the region prove no label change;
    * ``attack`` — gradient steps from the best point found so far reach another label
      (re-checked on the network): not robust;
+   * ``alpha-crown`` / ``bab`` — the bound engine (:func:`verify.engine.decide`, with
+     ``engine="auto"`` or ``"bab"``): CROWN and α-CROWN bounds over the region prove most
+     checks without a split; branch and bound over ReLU phases settles more (under ``auto``
+     within :data:`ENGINE_CHECK_S` seconds per check); an engine counterexample is a
+     witness once the network gives it a lead of :data:`WITNESS_MARGIN` and the model's own
+     runtime labels it differently;
    * ``exact`` — a feasibility MIP, the one encoding built at the start narrowed to this
-     region by changing bounds and big-M coefficients (:mod:`verify.encodings.narrowing`).
+     region by changing bounds and big-M coefficients (:mod:`verify.encodings.narrowing`);
+     under ``engine="bab"`` there is no MIP and what the engine leaves open stays undecided
+     (the pixel is kept without a witness); under ``"mip"`` there is no engine.
 
    After every growth of F a *sweep* tries, for every undecided pixel u at once, moving u
    to an end of its range from the best point known in F's region; each hit keeps u with
@@ -64,11 +72,14 @@ from ..results import Result, _num
 from ..status import ExplanationStatus
 from ..validate import check_eps
 from .bnn import BnnChecker, BnnTask
+from .bnn_int import explain_task, is_integer_bnn
 from .common import VERIFY_MARGIN
 from .context import TaskContext, prepare
 
 from .explain_choices import METHODS, ORDERS  # noqa: E402  (also read by the CLI's help)
-CHECK_KINDS = ("witness", "bounds", "attack", "exact")
+CHECK_KINDS = ("witness", "bounds", "attack", "alpha-crown", "bab", "exact")
+#: Under ``engine="auto"``: seconds the bound engine may spend on one check before the MIP.
+ENGINE_CHECK_S = 2.0
 #: ``backend="auto"`` uses the first installed of these, fastest first as measured on the
 #: explanation checks (benchmarks/results/explain.md); one that refuses the problem's size
 #: (CPLEX Community Edition: 1000 columns) hands over to the next.
@@ -152,6 +163,8 @@ class RobustnessChecker:
         self.solvers = [get_backend(b) for b in names]
         self.solvers[0].check_kind("milp")
         self.threads, self.deadline, self.cheap = threads, deadline, cheap
+        self.engine = ctx.options.engine
+        self.engine_time = 0.0
         self.counts = {k: 0 for k in CHECK_KINDS}
         self.calls = 0
         self.exact_time = 0.0
@@ -164,6 +177,8 @@ class RobustnessChecker:
         self._queries: dict[float, NarrowableQuery] = {}
         self._best: list[np.ndarray] | None = None
         self._expect_flip = False
+        self._spec = None
+        self._engine_options = None
 
     @property
     def solver(self):
@@ -227,6 +242,15 @@ class RobustnessChecker:
             if x is not None:
                 self.counts["attack"] += 1
                 return False, self.store(x)
+            if self.engine != "mip":
+                robust, x = self.engine_check(region, bounds)
+                if robust:
+                    self._accept(region)
+                    return True, None
+                if x is not None:
+                    return False, self.store(x)
+                if self.engine == "bab":
+                    return None, None
         if self.out_of_time():
             return None, None
         robust, x = self.exact(region, bounds)
@@ -237,6 +261,45 @@ class RobustnessChecker:
             self._accept(region)
             return True, None
         return False, self.store(x)
+
+    def engine_check(self, region: Box, bounds) -> tuple[bool | None, np.ndarray | None]:
+        """The bound engine on "can another label lead by 1e-6 in ``region``?": (True, None)
+        proven robust, (False, x) a witness (a lead of :data:`WITNESS_MARGIN` on the network,
+        confirmed by the model's runtime), (None, None) left open. ``bounds`` (interval /
+        symbolic, sound) are intersected with the engine's own."""
+        from ..engine import EngineOptions, decide
+
+        if self.out_of_time():
+            return None, None
+        left = self.remaining()
+        limit = left if self.engine == "bab" else (
+            ENGINE_CHECK_S if left is None else min(ENGINE_CHECK_S, left))
+        if self._spec is None:
+            from ..engine import Spec
+
+            self._spec = Spec.label_change(self.net.num_outputs, self.label)
+            # the checker attacked already: a short attack of the engine's own
+            self._engine_options = EngineOptions(attack_restarts=4, attack_steps=30,
+                                                 attack_time=0.2, attack_share=0.05,
+                                                 attack_rounds=2)
+
+        def confirm(x: np.ndarray) -> bool:
+            return self.margin(x) >= WITNESS_MARGIN and \
+                int(self.model.reference_labels(x)[0]) != self.label
+
+        t = time.perf_counter()
+        r = decide(self.net, region, self._spec, time_limit=limit, margin=VERIFY_MARGIN,
+                   should_stop=interrupts.stop_requested, confirm=confirm,
+                   options=self._engine_options, initial_bounds=bounds)
+        self.engine_time += time.perf_counter() - t
+        kind = "bab" if r.stage == "bab" else "alpha-crown"
+        if r.status == "verified":
+            self.counts[kind] += 1
+            return True, None
+        if r.status == "counterexample" and r.x is not None:
+            self.counts["attack" if r.stage == "attack" else kind] += 1
+            return False, np.asarray(r.x, dtype=np.float64)
+        return None, None
 
     def _accept(self, region: Box) -> None:
         """The region was proven robust: the best points the last attack saw in it (one per
@@ -395,7 +458,8 @@ def influence_order(net, center: np.ndarray, label: int, lo: np.ndarray, hi: np.
 def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str = "batch",
             order: str = "influence", minimum: bool = False, backend: str | None = None,
             time_limit: float | None = None, threads: int | None = None,
-            progress: Progress | None = None, encoding: str | None = None) -> ExplanationResult:
+            progress: Progress | None = None, encoding: str | None = None,
+            engine: str | None = None) -> ExplanationResult:
     """A subset-minimal explanation of the model's label on ``image`` (see the module docs).
 
     ``eps=None`` frees pixels over the whole [0, 1] range; ``eps=e`` only within ±e of their
@@ -403,7 +467,9 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
     ``"influence"`` (default) or ``"index"``. ``minimum=True`` then searches for a smallest
     explanation (hitting sets), reported in ``result.minimum`` with a proven lower bound.
     ``time_limit`` (seconds) covers everything; on it the explanation is still sound, with
-    status ``time_limit``.
+    status ``time_limit``. ``engine``: ``"auto"`` (default: α-CROWN, then branch and bound
+    for at most :data:`ENGINE_CHECK_S` seconds, then the MIP, per check), ``"bab"`` (the
+    engine alone) or ``"mip"`` (no engine); ``method="seed"`` always uses the MIP alone.
 
     On a binarized network (BNN) pixels are bits: a free pixel may take either bit, ``eps``
     does not apply, and ``encoding`` (``"cnf"``, default, ``"mip"`` or ``"ip"``) picks how
@@ -414,15 +480,19 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
     if order not in ORDERS:
         raise InvalidInputError(f"unknown order {order!r}; choose from {', '.join(ORDERS)}")
     check_eps(eps, None, positive=True)
+    from .engine_stage import check_engine
+
     ctx = prepare(model, image, backend=backend, time_limit=time_limit, threads=threads,
-                  encoding=encoding)
+                  encoding=encoding, engine=check_engine(engine))
     plan = _Plan(eps, method, order, minimum, progress)
     if ctx.binarized:
-        if eps is not None:
+        integer = is_integer_bnn(ctx.model.network)
+        if eps is not None and not integer:
             raise InvalidInputError("a BNN sees each pixel as one bit (x > 0.5): eps does not "
                                     "apply; leave it out (free pixels take either bit)")
-        task = BnnTask.from_context(ctx)
-        checker = BnnChecker(task)
+        task, checker = explain_task(ctx, eps) if integer else (None, None)
+        task = task or BnnTask.from_context(ctx)
+        checker = checker or BnnChecker(task)
         checker.cheap = method != "seed"
         try:
             n = ctx.image.size
@@ -469,6 +539,8 @@ def _explanation(ctx: TaskContext, plan: _Plan, checker: RobustnessChecker | Bnn
     confirmed = _confirm_witnesses(model, witnesses, label)
     stats = {"kept_without_witness": int(len(explanation) - len(confirmed)),
              "undecided_pixels": int(undecided.size), "exact_time_s": round(checker.exact_time, 4),
+             "engine": getattr(checker, "engine", None),
+             "engine_time_s": round(getattr(checker, "engine_time", 0.0), 4),
              "free_pixels": int(free.sum()), **extra}
     if undecided.size or len(confirmed) < len(explanation):
         status = _stopped_status(checker) or ExplanationStatus.UNPROVEN
@@ -551,11 +623,18 @@ def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) ->
     a set that any sound explanation must hit (fix at least one of). A MIP master picks a
     smallest set hitting all known ones; if freeing everything else is robust it is a
     minimum explanation, otherwise the new witness adds a set. The master's optimum is a
-    proven lower bound throughout."""
+    proven lower bound throughout.
+
+    Before the first round the master is seeded with many small adversarial pixel sets
+    (:func:`_seed_sets`, at most :data:`SEED_SHARE` of the time left), so that its lower
+    bound starts high instead of at one."""
     n = checker.center.size
     best = explanation
     lower, rounds, status = 0, 0, ExplanationStatus.TIME_LIMIT
     solver = get_backend("highs")
+    t_seed = time.perf_counter()
+    seeded = _seed_sets(checker)
+    seed_s = round(time.perf_counter() - t_seed, 4)
     while not checker.out_of_time():
         if lower >= best.size:
             status = ExplanationStatus.MINIMUM
@@ -590,7 +669,107 @@ def _minimum_explanation(checker: RobustnessChecker, explanation: np.ndarray) ->
     if status != ExplanationStatus.MINIMUM and interrupts.stop_requested():
         status = ExplanationStatus.INTERRUPTED
     return {"size": int(best.size), "lower_bound": int(lower), "status": status,
-            "pixels": [int(p) for p in best], "rounds": rounds, "sets": int(checker.changed.shape[0])}
+            "pixels": [int(p) for p in best], "rounds": rounds, "sets": int(checker.changed.shape[0]),
+            "seeded_sets": seeded, "seed_time_s": seed_s}
+
+
+#: Hitting-set seeding: at most this many adversarial pixel sets ...
+SEED_SETS = 400
+#: ... in at most this share of the time left (without a time limit: :data:`SEED_TIME_S`).
+SEED_SHARE = 0.3
+SEED_TIME_S = 60.0
+#: Seconds the card engine may spend making one seeded set smaller ...
+SEED_ENGINE_S = 0.5
+#: ... when it has at most this many pixels (the greedy search's limit too).
+SEED_ENGINE_PIXELS = 40
+
+
+def _small_set(checker: RobustnessChecker, free: np.ndarray, until: float) -> np.ndarray | None:
+    """A small adversarial example changing only pixels of ``free`` (within their range): the
+    checker's gradient attack (else a greedy pixel search), pruned by the checker when
+    stored; for a set of at most :data:`SEED_ENGINE_PIXELS` pixels (unless
+    ``engine="mip"``) the card engine is then asked for one with fewer changed pixels
+    (:data:`SEED_ENGINE_S` seconds). None if none is found."""
+    from ..attacks.search import greedy_pixels
+
+    lo = np.where(free, checker.lo, checker.center)
+    hi = np.where(free, checker.hi, checker.center)
+    movable = int(np.count_nonzero(hi > lo))
+    if movable == 0:
+        return None
+    x = checker.attack(checker.region(free & (checker.hi > checker.lo)))
+    if x is None:
+        x = greedy_pixels(checker.net, checker.center, checker.label, None, DEFAULT_MARGIN, lo, hi,
+                          max_pixels=min(movable, SEED_ENGINE_PIXELS))
+    if x is None:
+        return None
+    x = prune_changes(checker.net, x, checker.center, checker.label, None, DEFAULT_MARGIN)
+    k = int(np.count_nonzero(x != checker.center))
+    left = until - time.perf_counter()
+    if checker.engine != "mip" and 1 < k <= SEED_ENGINE_PIXELS and left > 0:
+        from ..engine import EngineOptions, Spec, decide
+        from ..regions import L0Ball
+
+        def confirm(y: np.ndarray) -> bool:
+            return checker.margin(y) >= DEFAULT_MARGIN
+
+        r = decide(checker.net, L0Ball(checker.center, k - 1, lo, hi), Spec.label_change(
+            checker.net.num_outputs, checker.label), time_limit=min(SEED_ENGINE_S, left),
+            margin=DEFAULT_MARGIN, should_stop=interrupts.stop_requested, confirm=confirm,
+            options=EngineOptions(attack_restarts=8, attack_steps=50, attack_time=0.2))
+        if r.status == "counterexample" and r.x is not None:
+            y = prune_changes(checker.net, np.asarray(r.x, dtype=np.float64), checker.center,
+                              checker.label, None, DEFAULT_MARGIN)
+            if checker.margin(y) >= DEFAULT_MARGIN and np.count_nonzero(y != checker.center) < k:
+                x = y
+    return x
+
+
+def _seed_sets(checker: RobustnessChecker, seconds: float | None = None,
+               max_sets: int = SEED_SETS) -> int:
+    """Witness sets for the hitting-set master (stored as the checker's witnesses): first a
+    chain of pairwise disjoint small adversarial sets (each found with the earlier ones'
+    pixels fixed: their number is already a lower bound), then, for each pixel p of each
+    set found, a set that avoids p (sets that overlap in different ways raise the master's
+    bound further). ``seconds``: the time to spend (default: :data:`SEED_SHARE` of the time
+    left, :data:`SEED_TIME_S` without a time limit). Returns how many sets were added."""
+    if not isinstance(checker, RobustnessChecker):
+        return 0        # a BNN's checker: its sets come from its own witnesses only
+    if seconds is None:
+        left = checker.remaining()
+        seconds = SEED_TIME_S if left is None else SEED_SHARE * max(0.0, left)
+    until = time.perf_counter() + seconds
+    movable = checker.hi > checker.lo
+    added = 0
+
+    def more() -> bool:
+        return added < max_sets and time.perf_counter() < until and not checker.out_of_time()
+
+    def find(fixed: np.ndarray) -> np.ndarray | None:
+        nonlocal added
+        x = _small_set(checker, movable & ~fixed, until)
+        if x is None:
+            return None
+        added += 1
+        w = checker.store(x)          # (store replaces the array: index it afterwards)
+        return checker.changed[w]
+
+    union = np.zeros(movable.size, dtype=bool)
+    chain: list[np.ndarray] = []
+    while more():
+        S = find(union)
+        if S is None:
+            break
+        chain.append(S)
+        union |= S
+    for S in chain:
+        for p in np.flatnonzero(S):
+            if not more():
+                return added
+            fixed = np.zeros(movable.size, dtype=bool)
+            fixed[p] = True
+            find(fixed)
+    return added
 
 
 def _hitting_set_problem(sets: np.ndarray):

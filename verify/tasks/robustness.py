@@ -39,6 +39,7 @@ import numpy as np
 from .. import interrupts
 from ..attacks.search import distance, greedy_pixels, min_norm_search, pgd
 from ..backends import SolveOptions, Status, get_backend
+from ..budget import Deadline
 from ..encodings.tightening import compute_bounds
 from ..encodings.properties import DEFAULT_MARGIN, bounds_exclude_label_change, check_labels
 from ..encodings.query import build_query
@@ -53,6 +54,10 @@ from .bnn import BnnTask, bnn_certify
 from .bnn_int import certify_integer, is_integer_bnn
 from .engine_stage import (SMALL_MIP_RELUS, check_engine, cheap_bounds, engine_summary,
                            engine_time, method_of, mip_bounds, run_engine)
+
+#: Share of the time left that the thorough attack before the MIP may take.
+THOROUGH_ATTACK_SHARE = 0.25
+
 
 @interrupts.scoped
 def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str = "linf",
@@ -175,8 +180,11 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
     #     and APGD with restarts and targeted runs, is stronger, and the time left is the MIP's)
     if pixels is None and engine_result is None:
         report("certify: not settled by the bounds; thorough attack ...")
-        greedy = greedy_pixels(net, center, label, target, margin, lo, hi)
-        best = min_norm_search(net, center, norm, label, target, margin, lo, hi, seeds=[greedy])
+        search = Deadline(None if time_limit is None else THOROUGH_ATTACK_SHARE * max(
+            0.0, time_limit - (time.perf_counter() - t0)))
+        greedy = greedy_pixels(net, center, label, target, margin, lo, hi, deadline=search)
+        best = min_norm_search(net, center, norm, label, target, margin, lo, hi, seeds=[greedy],
+                               deadline=search)
         if best is not None and _within(best, center, region, eps, norm, pixels) \
                 and is_adversarial(model, best, label, target)[0]:
             return done(Outcome.COUNTEREXAMPLE, "attack", best)

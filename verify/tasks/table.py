@@ -146,7 +146,7 @@ def _frozen(**values: Any) -> Mapping[str, Any]:
 
 
 def _min_adv(norm: str, summary: str, aliases: tuple[str, ...] = ()) -> TaskSpec:
-    return TaskSpec(f"min-adv-{norm}", _min_adversarial, ("target", "pixel_levels"), summary,
+    return TaskSpec(f"min-adv-{norm}", _min_adversarial, ("target", "pixel_levels", "engine"), summary,
                     fixed=_frozen(norm=norm), record=_adversarial_record, encode=_encoder(norm),
                     aliases=aliases)
 
@@ -162,7 +162,7 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("certify", _certify, ("eps", "norm", "pixels", "target", "engine"),
              "prove that no change within a budget changes the label, or find one that does",
              defaults=_frozen(norm="linf"), record=_certify_record, encode=_encoder(None)),
-    TaskSpec("explain", _explain, ("eps", "method", "order", "minimum"),
+    TaskSpec("explain", _explain, ("eps", "method", "order", "minimum", "engine"),
              "a subset-minimal set of pixels that forces the label",
              defaults=_frozen(method="batch", order="influence", minimum=False),
              record=_explain_record),

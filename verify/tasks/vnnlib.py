@@ -32,18 +32,26 @@ LP bounds, the MIP. The result's
 So ``unsat`` is a proof (up to the solver's feasibility tolerances) with a slack of
 :data:`PROOF_SLACK` in the outputs, and ``sat`` is never reported unless the model's own
 runtime, fed the float32 counterexample inside the box, satisfies the output constraints
-exactly. Anything else is ``timeout`` (time limit) or ``unknown`` (all candidates sat on the
-boundary, or the property is not one this toolkit can decide). Stopped by Ctrl-C or SIGTERM
+exactly: with zero tolerance, in float64 and float32 arithmetic, and for ONNX files both in
+the unoptimised session and in onnxruntime's default (optimising) one, whose outputs are the
+ones written (what a checker recomputes). A candidate that misses only by rounding is nudged
+toward the violated side and replayed again (:func:`_confirm`). The result file uses the words of the property's VNN-LIB version (1.0:
+``sat``/``unsat``; 2.0: ``violated``/``holds``; both ``timeout``, ``unknown``) and, for 2.0,
+names the counterexample's values by the declared tensors' elements. Anything else is
+``timeout`` (time limit) or ``unknown`` (all candidates sat on the boundary, or the property
+is not one this toolkit can decide). Stopped by Ctrl-C or SIGTERM
 (:mod:`verify.interrupts`), the verdict is ``timeout`` too, with ``interrupted`` set.
 
 Outputs are the network's *logits*: a model that ends in softmax or sigmoid is accepted only
 for properties that compare outputs pairwise (``Y_i ≤ Y_j``), which the final activation does
-not change; binarized networks are not supported here.
+not change; binarized networks (BNNs) are decided exactly through their cardinality formula instead
+(:mod:`verify.tasks.bnn_vnnlib`; ``backend`` a formula or a MIP backend, no engine).
 """
 from __future__ import annotations
 
 import os
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +72,8 @@ from ..results import Result
 from .common import bound_budget
 from .engine_stage import (SMALL_MIP_RELUS, check_engine, cheap_bounds, engine_summary,
                            engine_time, method_of, mip_bounds, run_engine)
-from ..vnnlib import PropertyCase, VnnProperty, format_counterexample, parse_vnnlib
+from ..vnnlib import (PropertyCase, VnnProperty, counterexample_text, parse_vnnlib,
+                      result_word)
 
 #: Slack on the output rows when proving that no counterexample exists.
 PROOF_SLACK = 1e-6
@@ -93,22 +102,34 @@ class PropertyResult(Result):
     #: ``mip``; ``""`` undecided) and the engine option it ran with
     stage: str = ""
     engine: str = "auto"
+    #: the property's VNN-LIB version ("1.0" or "2.0"): the words and names of the result file
+    vnnlib_version: str = "1.0"
+    vnnlib_property: VnnProperty | None = field(default=None, repr=False, compare=False)
 
     @property
     def decided(self) -> bool:
         return self.verdict in (SAT, UNSAT)
 
+    @property
+    def result_word(self) -> str:
+        """The verdict as the property's version writes it: 1.0 ``sat``/``unsat``, 2.0
+        ``violated``/``holds`` (``timeout``, ``unknown`` in both)."""
+        return result_word(self.verdict, self.vnnlib_version)
+
     def vnncomp_text(self) -> str:
-        """The VNN-COMP result file: the verdict line, then the counterexample if ``sat``."""
+        """The VNN-COMP result file: the verdict line in the property's version (``sat`` or
+        ``violated``, …), then the counterexample if there is one (2.0: tensor elements
+        ``X[0,3]``)."""
         if self.verdict == SAT:
-            return "sat\n" + format_counterexample(self.counterexample, self.outputs)
-        return self.verdict + "\n"
+            return counterexample_text(self.counterexample, self.outputs, self.vnnlib_property)
+        return self.result_word + "\n"
 
     def to_dict(self) -> dict:
         out = {"task": "certify-vnnlib", "verdict": self.verdict, "model": self.model,
                "property": self.property, "backend": self.backend, "method": self.method,
                "time_s": round(float(self.time_s), 4), "case": self.case, "cases": self.cases,
-               "interrupted": self.interrupted, "stage": self.stage, "engine": self.engine}
+               "interrupted": self.interrupted, "stage": self.stage, "engine": self.engine,
+               "vnnlib_version": self.vnnlib_version, "result": self.result_word}
         if self.counterexample is not None:
             out["counterexample"] = [float(v) for v in self.counterexample]
             out["outputs"] = [float(v) for v in self.outputs]
@@ -134,6 +155,8 @@ def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: s
         prop = parse_vnnlib(prop)
     net = model.network
     _check_property(model, prop)
+    if net.is_binarized:                # exact, through the BNN formula (tasks/bnn_vnnlib)
+        return _certify_bnn(model, prop, backend, time_limit, threads, engine, t0)
     solver = get_backend(backend or "highs")
     if engine != "bab":
         solver.check_kind("milp")
@@ -145,7 +168,8 @@ def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: s
         stopped = verdict not in (SAT, UNSAT) and interrupts.stop_requested()
         return PropertyResult(verdict, model.name, prop.source,
                               "engine" if engine == "bab" else solver.name, method_of(stage),
-                              time.perf_counter() - t0, x, y, case, reports, stopped, stage, engine)
+                              time.perf_counter() - t0, x, y, case, reports, stopped, stage, engine,
+                              prop.version, prop)
 
     undecided = UNSAT
     for k, case in enumerate(prop.cases):
@@ -172,11 +196,22 @@ def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: s
 _STAGE_ORDER = ["bounds", "crown", "alpha-crown", "bab", "mip"]
 
 
+def _certify_bnn(model: LoadedModel, prop: VnnProperty, backend: str | None,
+                 time_limit: float | None, threads: int | None, engine: str, t0: float) -> PropertyResult:
+    """A property on a binarized network: :mod:`verify.tasks.bnn_vnnlib`."""
+    from .bnn_vnnlib import bnn_certify_vnnlib
+
+    def make(verdict, stage, x, y, case, reports, name):
+        stopped = verdict not in (SAT, UNSAT) and interrupts.stop_requested()
+        return PropertyResult(verdict, model.name, prop.source, name, method_of(stage),
+                              time.perf_counter() - t0, x, y, case, reports, stopped, stage,
+                              engine, prop.version, prop)
+
+    return bnn_certify_vnnlib(model, prop, backend, time_limit, threads, t0, make, _confirm)
+
+
 def _check_property(model: LoadedModel, prop: VnnProperty) -> None:
     net = model.network
-    if net.is_binarized:
-        raise InvalidInputError(f"{model.name} is a binarized network; VNN-LIB properties are "
-                                "decided on ReLU networks only (use certify --pixels for BNNs)")
     if prop.num_inputs != net.num_inputs or prop.num_outputs != net.num_outputs:
         raise InvalidInputError(
             f"property {prop.source} has {prop.num_inputs} inputs and {prop.num_outputs} outputs; "
@@ -212,7 +247,7 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
         return UNSAT, "bounds", None, None, stats
 
     def checked(x):
-        return _confirm(model, x, region, cases)
+        return _confirm(model, x, region, cases, net)
 
     def run(bounds=None):
         r = run_engine(net, region, Spec.from_cases(cases),
@@ -319,17 +354,92 @@ def _attack(net: Network, region: InputBox, cases, margin: float, rng: np.random
     return [best_x[i] for i in order if best_v[i] <= 0]
 
 
-def _confirm(model: LoadedModel, x: np.ndarray, region: InputBox, cases):
-    """``(x32, outputs)`` when the model's own runtime, fed ``x`` as float32 moved inside the
-    box, satisfies some case exactly; else None."""
+#: Steps, as fractions of the box's width, by which a candidate that misses the property in
+#: the runtime by rounding is moved toward the violated side (along the gradient's sign).
+NUDGE_STEPS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
+#: Nudging is tried only for near misses: the runtime's violation at most this (plus as much
+#: relative to the right-hand sides).
+NUDGE_WITHIN = 1e-3
+
+_default_sessions: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _confirm(model: LoadedModel, x: np.ndarray, region: InputBox, cases,
+             net: Network | None = None):
+    """``(x32, outputs)`` when the point *replays*: the model's own runtime, fed ``x`` as
+    float32 moved inside the box, satisfies some case with zero tolerance (see
+    :func:`_replay`); else None.
+
+    A near miss (rounding in float32 left a row just above its bound) is moved toward the
+    violated side by :data:`NUDGE_STEPS` along the sign of the violation's gradient on
+    ``net`` and replayed again; only a point that replays is ever returned."""
+    hit, miss = _replay(model, x, region, cases)
+    if hit is not None or net is None or miss is None or miss > NUDGE_WITHIN:
+        return hit
+    lo, hi = region.lo, region.hi
+    start = np.clip(np.asarray(x, dtype=np.float64).reshape(-1), lo, hi)
+    _, grad = violation(net, cases, start[None])
+    step = -np.sign(grad[0]) * (hi - lo)
+    if not np.any(step):
+        return None
+    for t in NUDGE_STEPS:
+        hit, _ = _replay(model, np.clip(start + t * step, lo, hi), region, cases)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _replay(model: LoadedModel, x: np.ndarray, region: InputBox, cases):
+    """``((x32, outputs), None)`` when ``x``, rounded to float32 inside the box, satisfies some
+    case in the model's runtime exactly, else ``(None, miss)`` (``miss``: by how much the
+    closest case failed, relative to its right-hand side; None when nothing was run).
+
+    What a VNN-COMP checker with zero output tolerance does, and more: every row of the case
+    holds in float64 and in float32 arithmetic on the runtime's float32 outputs; for an ONNX
+    file it must hold both on the unoptimised session (the toolkit's reference) and on
+    onnxruntime with its default graph optimisations (what a checker runs; fused Conv/Add
+    kernels round differently in the last bits), and the outputs returned, to be written in
+    the result file, are the latter's, exactly."""
     x32 = _inside_float32(x, region.lo, region.hi)
     if x32 is None:
+        return None, None
+    y32 = model.reference_outputs(x32.reshape((1,) + tuple(model.input_shape)))[0]
+    outputs = [np.asarray(y32, dtype=np.float32)]
+    hit, miss = _satisfied(outputs[0], cases)
+    if hit is None:
+        return None, miss
+    other = _default_runtime_outputs(model, x32)
+    if other is not None:
+        outputs.append(other)
+        hit, miss = _satisfied(other, cases)
+        if hit is None:
+            return None, miss
+    return (x32.astype(np.float64), outputs[-1].astype(np.float64)), None
+
+
+def _satisfied(y32: np.ndarray, cases) -> tuple[int | None, float]:
+    """``(k, 0)`` for the first case whose rows all hold on ``y32`` in float64 and in float32
+    arithmetic, else ``(None, miss)`` with the relative miss of the closest case."""
+    y = y32.astype(np.float64)
+    miss = np.inf
+    for k, (a, b) in enumerate(cases):
+        if np.all(a @ y <= b) and np.all(a.astype(np.float32) @ y32 <= b.astype(np.float32)):
+            return k, 0.0
+        miss = min(miss, float(np.max((a @ y - b) / (1.0 + np.abs(b)))))
+    return None, miss
+
+
+def _default_runtime_outputs(model: LoadedModel, x32: np.ndarray) -> np.ndarray | None:
+    """The outputs of onnxruntime with its default graph optimisations (what a checker runs),
+    for an ONNX model loaded from a file; None otherwise."""
+    if model.onnx is None or model.path is None:
         return None
-    y = model.reference_outputs(x32.reshape((1,) + tuple(model.input_shape)))[0].astype(np.float64)
-    for a, b in cases:
-        if np.all(a @ y <= b):
-            return x32.astype(np.float64), y
-    return None
+    session = _default_sessions.get(model.onnx)
+    if session is None:
+        from ..onnx.runtime import OnnxReference
+        session = _default_sessions[model.onnx] = OnnxReference(model.path, optimize=True)
+    return np.asarray(session.outputs(x32.reshape((1,) + tuple(model.input_shape)))[0],
+                      dtype=np.float32)
 
 
 def _inside_float32(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:

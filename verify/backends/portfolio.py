@@ -1,0 +1,371 @@
+"""A portfolio of two formula solvers for BNNs: ``portfolio`` (``--encoding cnf``).
+
+The same :class:`~verify.cnf.CnfFormula` is loaded into two sessions — by default OR-Tools
+CP-SAT (``cpsat``) and the pure 0-1 IP on HiGHS (``ip:highs``, :class:`HighsIpSession`: the
+formula's rows, the BNN ``ip`` encoding) — and every call races them, one thread each (both
+release the GIL while they search, so on 2 cores they really run side by side): the first
+*proof* (satisfiable with a model, or unsatisfiable) is the answer, and the other solver is
+stopped through its own interrupt (:meth:`~verify.backends.formula.FormulaSession.stop`,
+re-sent until it ends) and joined before the call returns, so no search outlives its call.
+
+Why these two (measured on the bundled ``bnn``, minimal flips by ascending budgets,
+``benchmarks/bnn.py``): CP-SAT proves the small budgets unsatisfiable fastest, while HiGHS,
+guided by its LP relaxation, finds the examples at the minimum that CP-SAT and MiniCard do
+not find in 15 s (digit 11 at 9 flips: HiGHS 0.8 s, CP-SAT 16 s); MiniCard was slower than
+CP-SAT on both sides and is the third choice (:data:`MEMBERS`: the first two installed race;
+``PortfolioBackend(members=...)`` picks others).
+
+* Constraints added between calls (a selector literal and a budget behind it) go to both
+  sessions; :meth:`PortfolioSession.new_var` keeps their variable numbers in step.
+* Time limit: each call gives both solvers the same limit; a stop request (Ctrl-C) stops
+  both, and the answer is ``interrupted`` unless one of them had already proven something.
+* Threads: ``--threads N`` gives CP-SAT ``N - 1`` workers (at least 1) beside the other
+  member's one thread; without it the portfolio uses two threads in all.
+* If only one member is installed the portfolio is that solver alone (the answer says which
+  solver gave it: ``extra["solver"]``).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from .. import interrupts
+from ..cnf import CnfFormula, CnfSource
+from ..errors import BackendUnavailableError
+from .base import SolveResult, Status
+from .cpsat import STATUS_TABLE as CPSAT_STATUS
+from .cpsat import CpSatBackend
+from .formula import FormulaBackend, FormulaSession
+from .sat import STATUS_TABLE as SAT_STATUS
+from .sat import SatBackend
+
+__all__ = ["MEMBERS", "PortfolioBackend", "PortfolioSession"]
+
+#: the portfolio's candidate members, by preference: the first two installed race (the
+#: order also breaks ties when both answer at once)
+MEMBERS = ("cpsat", "ip:highs", "sat:minicard")
+
+#: Native status words: the members' (their answers pass through as they are; the words do
+#: not clash) and the portfolio's own (``unknown``, ``stopped``, ...).
+STATUS_TABLE: dict[str, Status] = {**CPSAT_STATUS, **SAT_STATUS}
+
+_DECIDED = (Status.OPTIMAL, Status.INFEASIBLE)
+#: Seconds past a call's time limit after which members still running are stopped.
+LATE_S = 0.1
+
+
+def member_backend(name: str) -> FormulaBackend:
+    """The formula backend of a member name (``cpsat``, ``ip:highs``, ``sat:<solver>``)."""
+    if name == "cpsat":
+        return CpSatBackend()
+    if name == "ip:highs":
+        return HighsIpBackend()
+    if name.startswith("sat:"):
+        return SatBackend(name)
+    raise BackendUnavailableError(f"unknown portfolio member {name!r}; choose from "
+                                  f"{', '.join(MEMBERS)} or another sat:<solver>")
+
+
+class HighsIpBackend(FormulaBackend):
+    """A formula as a pure 0-1 IP on HiGHS (``ip:highs``), as a portfolio member: a clause is
+    ``Σ lits >= 1``, ``guard ⇒ #true(lits) >= bound`` is ``Σ lits - bound·[guard] >= 0``
+    (a negated literal ``¬x`` counts as ``1 - x``), the rows the BNN's ``ip`` encoding has."""
+
+    name = "ip:highs"
+    modules = ("highspy",)
+    install_hint = "pip install highspy"
+    status_table = STATUS_TABLE
+    solver_label = "HiGHS (0-1 IP)"
+
+    def make_session(self, formula: CnfFormula | CnfSource, time_limit: float | None,
+                     threads: int | None) -> HighsIpSession:
+        return HighsIpSession(self, formula, time_limit)
+
+
+class HighsIpSession(FormulaSession):
+    """The rows of a formula, solved as a 0-1 IP by HiGHS each call (assumptions fix their
+    columns); :meth:`stop` cancels the HiGHS run in progress."""
+
+    out_of_time = "unknown"
+
+    def __init__(self, backend: HighsIpBackend, formula: CnfFormula | CnfSource,
+                 time_limit: float | None = None):
+        super().__init__(backend, formula)
+        self.num_vars = self.formula.num_vars
+        self.rows: list[tuple[list[int], int, int]] = []    # literals, bound, guard
+        self._lock = threading.Lock()
+        self._model = None
+        self._stopped = False
+        self.load(time_limit)
+
+    def add_clause(self, clause: Iterable[int]) -> None:
+        self.rows.append(([int(l) for l in clause], 1, 0))
+        self.clauses += 1
+
+    def add_at_least(self, lits: list[int], bound: int, guard: int) -> None:
+        self.rows.append(([int(l) for l in lits], int(bound), int(guard)))
+
+    def prefer(self, literals: Iterable[int]) -> None:
+        """Nothing: HiGHS takes no phases (its LP relaxation guides the search)."""
+
+    def new_var(self) -> int:
+        self.num_vars += 1
+        return self.num_vars
+
+    def size(self) -> dict:
+        return {"columns": self.num_vars, "rows": len(self.rows)}
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._model is not None:
+                self.backend_highs.cancel(self._model)
+
+    @property
+    def backend_highs(self):
+        from .highs import HighsBackend
+        return HighsBackend()
+
+    def _problem(self, assumptions: list[int]):
+        """The 0-1 IP: per row ``Σ lits - bound·[guard] >= bound·(guard negated) - #negated``
+        (``[¬x] = 1 - x``), all rows at once; assumptions fix their columns."""
+        from ..problem import ProblemBuilder
+
+        lo, hi = np.zeros(self.num_vars), np.ones(self.num_vars)
+        for a in assumptions:
+            if a > 0:
+                lo[a - 1] = 1.0
+            else:
+                hi[-a - 1] = 0.0
+        b = ProblemBuilder("formula")
+        b.add_vars("bits", self.num_vars, lo, hi, integer=True)
+        if self.rows:
+            guards = np.array([g for _, _, g in self.rows], dtype=np.int64)
+            bounds = np.array([k for _, k, _ in self.rows], dtype=np.float64)
+            sizes = np.array([len(l) for l, _, _ in self.rows], dtype=np.int64)
+            lits = np.fromiter((l for ls, _, _ in self.rows for l in ls), dtype=np.int64,
+                               count=int(sizes.sum()))
+            row_of = np.repeat(np.arange(len(self.rows)), sizes)
+            negated = np.bincount(row_of, weights=(lits < 0), minlength=len(self.rows))
+            lower = bounds - negated
+            has = np.flatnonzero(guards != 0)
+            g = guards[has]
+            # Σ lits >= bound·[g]: [g] = x_g (g > 0) or 1 - x_g (g < 0)
+            lower[has] = np.where(g < 0, bounds[has], 0.0) - negated[has]
+            rows = np.concatenate([row_of, has])
+            cols = np.concatenate([np.abs(lits) - 1, np.abs(g) - 1])
+            vals = np.concatenate([np.where(lits > 0, 1.0, -1.0),
+                                   np.where(g > 0, -bounds[has], bounds[has])])
+            b.add_rows(rows, cols, vals, lower, np.inf, count=len(self.rows))
+        return b.build()
+
+    def solve(self, assumptions: Iterable[int] = (), time_limit: float | None = None) -> SolveResult:
+        from .base import SolveOptions
+
+        t0 = time.perf_counter()
+        early = self.early(time_limit)
+        if early is not None:
+            return early
+        assumptions = [int(a) for a in assumptions]
+        if any(-a in assumptions for a in assumptions):
+            return self.answer("unsat", time.perf_counter() - t0)
+        highs = self.backend_highs
+        problem = self._problem(assumptions)
+        options = SolveOptions(time_limit=time_limit, threads=1)
+        with self._lock:
+            self._stopped = False
+            model = self._model = highs.build(problem, options)
+        try:
+            ran = interrupts.call_cancellable(lambda: highs.run(model, options),
+                                              lambda: highs.cancel(model))
+            raw = highs.extract(model, ran, problem, options)
+        finally:
+            with self._lock:
+                self._model = None
+            highs.release(model)
+        res = highs._settle(raw, problem, options, time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        if res.status == Status.INFEASIBLE:
+            return self.answer("unsat", elapsed)
+        if res.x is not None:
+            truth = np.zeros(self.num_vars + 1, dtype=bool)
+            truth[1:] = np.asarray(res.x)[:self.num_vars] > 0.5
+            return self.answer("sat", elapsed, x=truth, objective=0.0)
+        if res.status == Status.ERROR:
+            return SolveResult(Status.ERROR, self.backend.name, time_s=elapsed, message=res.message)
+        return self.answer("stopped" if interrupts.stop_requested() else "unknown", elapsed)
+
+
+class PortfolioBackend(FormulaBackend):
+    """BNN formulas (--encoding cnf): CP-SAT and MiniCard race, the first proof wins."""
+
+    name = "portfolio"
+    modules = ()
+    install_hint = "pip install ortools highspy (or verify[ortools])"
+    status_table = STATUS_TABLE
+    solver_label = "portfolio"
+
+    def __init__(self, threads: int | None = None, members: tuple[str, ...] | None = None):
+        self.threads = threads
+        #: the candidate members (default :data:`MEMBERS`); the first two installed race
+        self.members = tuple(members or MEMBERS)
+        self.__doc__ = ("BNNs (--encoding cnf): CP-SAT and a 0-1 IP on HiGHS race on 2 "
+                        "threads, the first proof wins")
+
+    def installed_members(self) -> list[FormulaBackend]:
+        return [m for m in (member_backend(n) for n in self.members) if m.available()][:2]
+
+    def available(self) -> bool:
+        return bool(self.installed_members())
+
+    def unavailable_reason(self) -> str | None:
+        if self.available():
+            return None
+        return f"none of {', '.join(self.members)} is installed ({self.install_hint})"
+
+    def make_session(self, formula: CnfFormula | CnfSource, time_limit: float | None,
+                     threads: int | None) -> PortfolioSession:
+        return PortfolioSession(self, formula, time_limit, threads)
+
+
+class PortfolioSession(FormulaSession):
+    """One session per member, holding the same formula; every call races them."""
+
+    backend: PortfolioBackend
+
+    def __init__(self, backend: PortfolioBackend, formula: CnfFormula | CnfSource,
+                 time_limit: float | None = None, threads: int | None = None):
+        super().__init__(backend, formula)
+        members = backend.installed_members()
+        if not members:
+            raise BackendUnavailableError(f"backend 'portfolio' is not installed: "
+                                          f"{backend.unavailable_reason()}")
+        t0 = time.perf_counter()
+        workers = max(1, int(threads) - 1) if threads else 1
+        self.sessions: list[FormulaSession] = []
+        try:
+            for m in members:
+                left = None if time_limit is None else max(1e-3, time_limit - (time.perf_counter() - t0))
+                self.sessions.append(m.session(self.formula, left, workers if isinstance(m, CpSatBackend)
+                                               else None))
+        except BaseException:
+            self.close()
+            raise
+        self.expired = all(s.expired for s in self.sessions)
+        self.build_s = time.perf_counter() - t0
+        self.clauses = max(s.clauses for s in self.sessions)
+        self._lock = threading.Lock()
+
+    # the formula is written by the members' own sessions
+    def add_clause(self, clause: Iterable[int]) -> None:
+        clause = [int(lit) for lit in clause]
+        for s in self.sessions:
+            s.add_clause(clause)
+        self.clauses += 1
+
+    def add_at_least(self, lits: list[int], bound: int, guard: int) -> None:
+        for s in self.sessions:
+            s.add_at_least(lits, bound, guard)
+
+    def prefer(self, literals: Iterable[int]) -> None:
+        literals = [int(lit) for lit in literals]
+        for s in self.sessions:
+            s.prefer(literals)
+
+    def new_var(self) -> int:
+        numbers = {s.new_var() for s in self.sessions}
+        if len(numbers) != 1:               # cannot happen with native cardinality members
+            raise BackendUnavailableError(f"portfolio members numbered a new variable "
+                                          f"differently: {sorted(numbers)}")
+        return numbers.pop()
+
+    def stop(self) -> None:
+        for s in self.sessions:
+            s.stop()
+
+    def size(self) -> dict:
+        return {s.backend.name: s.size() for s in self.sessions}
+
+    def solve(self, assumptions: Iterable[int] = (), time_limit: float | None = None) -> SolveResult:
+        """Race the members on one question; the first proof wins and the other is stopped
+        and joined. ``extra["solver"]`` names the member that answered."""
+        t0 = time.perf_counter()
+        early = self.early(time_limit)
+        if early is not None:
+            return early
+        assumptions = [int(a) for a in assumptions]
+        live = [s for s in self.sessions if not s.expired]
+        if len(live) == 1:
+            return self._tag(live[0].solve(assumptions, time_limit), live[0])
+        results: dict[int, SolveResult] = {}
+        decided = threading.Event()
+        done = threading.Semaphore(0)
+
+        def work(i: int, session: FormulaSession) -> None:
+            try:
+                res = session.solve(assumptions, time_limit)
+            except BaseException as exc:  # noqa: BLE001 - reported as that member's error
+                res = SolveResult(Status.ERROR, session.backend.name, message=str(exc))
+            with self._lock:
+                results[i] = res
+                if res.status in _DECIDED and not decided.is_set():
+                    decided.set()
+                    for j, other in enumerate(live):      # stop the loser now
+                        if j != i:
+                            other.stop()
+            done.release()
+
+        threads = [threading.Thread(target=work, args=(i, s), name=f"portfolio-{s.backend.name}",
+                                    daemon=True) for i, s in enumerate(live)]
+        for t in threads:
+            t.start()
+
+        def wait_all() -> None:
+            # after the first proof, stop the others again at every step: a stop sent before
+            # a member's search had started would be forgotten
+            left = len(threads)
+            while left:
+                if done.acquire(timeout=0.05):
+                    left -= 1
+                elif decided.is_set() or (time_limit is not None
+                                          and time.perf_counter() - t0 > time_limit + LATE_S):
+                    # the first proof, or a member running past the call's time limit (HiGHS
+                    # can overrun it in presolve): stop the others
+                    with self._lock:
+                        for i, other in enumerate(live):
+                            if i not in results:
+                                other.stop()
+
+        interrupts.call_cancellable(wait_all, self.stop)
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        winners = [(i, r) for i, r in results.items() if r.status in _DECIDED]
+        if winners:
+            # both may have finished: answers agree for an exact formula; prefer a model
+            winners.sort(key=lambda ir: (ir[1].status != Status.OPTIMAL, ir[0]))
+            i, res = winners[0]
+            res.time_s = elapsed
+            return self._tag(res, live[i])
+        errors = [r for r in results.values() if r.status == Status.ERROR]
+        if errors and len(errors) == len(results):
+            return errors[0]
+        native = "stopped" if interrupts.stop_requested() else "unknown"
+        return self.answer(native, elapsed, message="; ".join(
+            f"{live[i].backend.name}: {r.status}" for i, r in sorted(results.items())))
+
+    @staticmethod
+    def _tag(res: SolveResult, session: FormulaSession) -> SolveResult:
+        res.extra = dict(res.extra or {}, solver=session.backend.name)
+        return res
+
+    def minimize(self, lits, assumptions=(), time_limit: float | None = None) -> SolveResult:
+        """Not offered: the BNN tasks search the budgets with :meth:`solve` instead."""
+        raise BackendUnavailableError("the portfolio answers satisfiability questions only")
+
+    def close(self) -> None:
+        for s in getattr(self, "sessions", []):
+            s.close()
