@@ -55,8 +55,13 @@ def market_split(m: int = 5, seed: int = 0):
 
 @pytest.fixture(autouse=True)
 def _fresh_flag():
+    """No stop request, and Python's own SIGINT handler in place: a process started in the
+    background by a non-interactive shell inherits SIGINT *ignored*, and Python then keeps
+    it so (the in-process tests below are about the package under Python's default)."""
     interrupts.clear()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
+    signal.signal(signal.SIGINT, previous)
     interrupts.clear()
 
 
