@@ -97,9 +97,8 @@ def test_radius_search_reuses_bounds_of_larger_balls(tiny):
     want = brute_force_min(model.keras.get_weights(), x, "linf", label)
     net = model.network.merged_affine()
     spec = Spec.label_change(3, label)
-    far = np.where(x > 0.5, 0.0, 1.0)          # the farthest corner: adversarial or not
-    if int(model.reference_labels(far)[0]) == label:
-        pytest.skip("the corner is not adversarial")
+    far = np.where(x > 0.5, 0.0, 1.0)          # the farthest corner: the search's first example
+    assert int(model.reference_labels(far)[0]) != label, "the fixture's corner must be adversarial"
     cache = BoundsCache()
     r = min_radius(net, lambda e: LinfBall(x, e), spec, lambda y: float(np.abs(y - x).max()),
                    lambda y: int(model.reference_labels(y)[0]) != label, far,

@@ -1182,11 +1182,17 @@ def _same_shapes(ins: list, op: str) -> tuple:
     return ins[0][1]
 
 
-def _merge_add(r: _Reader, node, ins):
-    """``Add``/``Sub`` of two computed values (a residual connection): a graph ``add``."""
+def _two_computed(node, ins) -> tuple:
+    """The common shape of a binary merge's two computed inputs (an error unless there are
+    exactly two of the same shape)."""
     if len(node.input) != 2 or len(ins) != 2:
         raise _Unsupported("needs exactly two inputs")
-    shape = _same_shapes(ins, node.op_type)
+    return _same_shapes(ins, node.op_type)
+
+
+def _merge_add(r: _Reader, node, ins):
+    """``Add``/``Sub`` of two computed values (a residual connection): a graph ``add``."""
+    shape = _two_computed(node, ins)
     if ins[0][0] is None or ins[1][0] is None:
         return None, shape
     sign = -1.0 if node.op_type == "Sub" else 1.0
@@ -1207,9 +1213,7 @@ def _merge_sum(r: _Reader, node, ins):
 
 def _merge_max(r: _Reader, node, ins):
     """``Max(a, b) = b + relu(a − b)``, ``Min(a, b) = a − relu(a − b)`` of computed values."""
-    if len(node.input) != 2 or len(ins) != 2:
-        raise _Unsupported("needs exactly two inputs")
-    shape = _same_shapes(ins, node.op_type)
+    shape = _two_computed(node, ins)
     if ins[0][0] is None or ins[1][0] is None:
         return None, shape
     (a, _), (b, _) = ins

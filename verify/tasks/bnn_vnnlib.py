@@ -31,11 +31,10 @@ rounds to it), which the model's own runtime (Keras, or onnxruntime) must satisf
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
-from .. import interrupts
 from ..backends import SolveOptions, Status, check_cnf_backend, get_backend
 from ..backends.formula import FormulaBackend
 from ..backends.sat import DEFAULT_SAT
@@ -46,7 +45,7 @@ from ..models import LoadedModel
 from ..network import Quantize
 from ..progress import report
 from ..regions import InputBox
-from ..vnnlib import PropertyCase, VnnProperty
+from ..vnnlib import PropertyCase
 
 #: Relative slack on each output row when proving ``unsat`` (float32 logits round).
 ROW_SLACK = 1e-6
@@ -186,15 +185,13 @@ def _row_constraint(c: np.ndarray, t: float, value, const, var, free, guard: int
     return AtLeast(-lits, m - most, guard, 0, m)             # #true(¬l) ≥ m - most
 
 
-def bnn_certify_vnnlib(model: LoadedModel, prop: VnnProperty, backend: str | None,
-                       time_limit: float | None, threads: int | None, t0: float,
-                       make_result, replay) -> Any:
-    """Decide ``prop`` on the BNN ``model`` case by case (see the module docstring).
-    ``make_result(verdict, stage, x, y, case, reports, backend)`` builds the
-    :class:`~verify.tasks.vnnlib.PropertyResult`; ``replay(model, x, region, cases, net)``
-    is the zero-tolerance replay of a candidate in the model's own runtime (the caller's,
-    :func:`verify.tasks.vnnlib._confirm`, handed down: this module sits below it)."""
-
+def bnn_case_decider(model: LoadedModel, backend: str | None, threads: int | None,
+                     replay) -> tuple[Callable, str]:
+    """``(decide, backend name)`` for the BNN ``model``: ``decide(k, case, remaining)`` settles
+    one case of a property (see the module docstring) and returns ``(verdict, stage, x, y,
+    stats)`` as :func:`verify.tasks.vnnlib.certify_vnnlib`'s case loop takes them.
+    ``replay(model, x, region, cases, net)`` is the zero-tolerance replay of a candidate in the
+    model's own runtime (the caller's, handed down: this module sits below it)."""
     parts = bnn_layers(model.network, allow_integer=True)
     encoding, name = bnn_backend(backend)
     if parts.integer and encoding != "cnf":
@@ -202,20 +199,13 @@ def bnn_certify_vnnlib(model: LoadedModel, prop: VnnProperty, backend: str | Non
         # variables, where the disjunct indicators would have to go: not done yet
         raise InvalidInputError(f"VNN-LIB on integer-input BNNs needs a formula backend "
                                 f"({DEFAULT_SAT}, cpsat or portfolio), not {name}")
-    reports: list[dict] = []
-    undecided = UNSAT
-    for k, case in enumerate(prop.cases):
-        remaining = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-        if (remaining is not None and remaining <= 0) or interrupts.stop_requested():
-            undecided = TIMEOUT
-            break
+
+    def decide(k: int, case: PropertyCase, remaining: float | None):
         started = time.perf_counter()
         c = _Case(model, parts, case)
         stats: dict = {"encoding": encoding}
         if c.empty:
-            reports.append({"case": k, "verdict": UNSAT, "method": "bounds", "stage": "bounds",
-                            "note": "no float32 input in the box", **stats})
-            continue
+            return UNSAT, "bounds", None, None, dict(stats, note="no float32 input in the box")
         c.add_rows()
         f = c.formula
         stats["formula"] = f.size()
@@ -235,19 +225,11 @@ def bnn_certify_vnnlib(model: LoadedModel, prop: VnnProperty, backend: str | Non
             cases = [(np.atleast_2d(a), np.asarray(b, dtype=np.float64)) for a, b in case.disjuncts]
             hit = replay(model, c.point(values), region, cases, None)
             if hit is not None:
-                reports.append({"case": k, "verdict": SAT, "method": "solver", "stage": "mip", **stats})
-                return make_result(SAT, "mip", hit[0], hit[1], k, reports, name)
+                return SAT, "mip", hit[0], hit[1], stats
             stats["rejected"] = "the solver's point does not satisfy the property in the runtime"
-            reports.append({"case": k, "verdict": UNKNOWN, "method": "", "stage": "", **stats})
-            undecided = TIMEOUT if undecided == TIMEOUT else UNKNOWN
-            continue
+            return UNKNOWN, "", None, None, stats
         if res.status == Status.INFEASIBLE:
-            reports.append({"case": k, "verdict": UNSAT, "method": "solver", "stage": "mip", **stats})
-            continue
-        reports.append({"case": k, "verdict": TIMEOUT, "method": "", "stage": "", **stats})
-        undecided = TIMEOUT
-    if undecided == UNSAT:
-        stages = [r["stage"] for r in reports]
-        return make_result(UNSAT, "mip" if "mip" in stages else "bounds", None, None, None,
-                           reports, name)
-    return make_result(undecided, "", None, None, None, reports, name)
+            return UNSAT, "mip", None, None, stats
+        return TIMEOUT, "", None, None, stats
+
+    return decide, name

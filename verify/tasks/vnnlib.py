@@ -162,12 +162,25 @@ def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: s
         solver.check_kind("milp")
     merged = net.merged_affine()
     rng = np.random.default_rng(seed)
+
+    def decide(k, case, remaining):
+        return _decide_case(model, merged, case, solver, remaining, threads, margin, rng, engine)
+
+    return _decide_cases(model, prop, time_limit, t0, engine, decide,
+                         "engine" if engine == "bab" else solver.name)
+
+
+def _decide_cases(model: LoadedModel, prop: VnnProperty, time_limit: float | None, t0: float,
+                  engine: str, decide, backend_name: str) -> PropertyResult:
+    """The property's verdict from its cases, in order: ``decide(k, case, remaining)`` gives
+    ``(verdict, stage, x, y, stats)`` for one case. The first ``sat`` case ends it; all
+    ``unsat`` is ``unsat`` (the stage: the strongest any case needed); otherwise ``timeout``
+    if the time ran out or a case timed out, else ``unknown``."""
     reports: list[dict] = []
 
     def result(verdict, stage="", x=None, y=None, case=None):
         stopped = verdict not in (SAT, UNSAT) and interrupts.stop_requested()
-        return PropertyResult(verdict, model.name, prop.source,
-                              "engine" if engine == "bab" else solver.name, method_of(stage),
+        return PropertyResult(verdict, model.name, prop.source, backend_name, method_of(stage),
                               time.perf_counter() - t0, x, y, case, reports, stopped, stage, engine,
                               prop.version, prop)
 
@@ -177,8 +190,7 @@ def certify_vnnlib(model: Any, prop: VnnProperty | str | os.PathLike, backend: s
         if (remaining is not None and remaining <= 0) or interrupts.stop_requested():
             undecided = TIMEOUT
             break
-        verdict, stage, x, y, stats = _decide_case(model, merged, case, solver, remaining, threads,
-                                                   margin, rng, engine)
+        verdict, stage, x, y, stats = decide(k, case, remaining)
         reports.append({"case": k, "verdict": verdict, "method": method_of(stage), "stage": stage,
                         **stats})
         if verdict == SAT:
@@ -199,15 +211,10 @@ _STAGE_ORDER = ["bounds", "crown", "alpha-crown", "bab", "mip"]
 def _certify_bnn(model: LoadedModel, prop: VnnProperty, backend: str | None,
                  time_limit: float | None, threads: int | None, engine: str, t0: float) -> PropertyResult:
     """A property on a binarized network: :mod:`verify.tasks.bnn_vnnlib`."""
-    from .bnn_vnnlib import bnn_certify_vnnlib
+    from .bnn_vnnlib import bnn_case_decider
 
-    def make(verdict, stage, x, y, case, reports, name):
-        stopped = verdict not in (SAT, UNSAT) and interrupts.stop_requested()
-        return PropertyResult(verdict, model.name, prop.source, name, method_of(stage),
-                              time.perf_counter() - t0, x, y, case, reports, stopped, stage,
-                              engine, prop.version, prop)
-
-    return bnn_certify_vnnlib(model, prop, backend, time_limit, threads, t0, make, _confirm)
+    decide, name = bnn_case_decider(model, backend, threads, _confirm)
+    return _decide_cases(model, prop, time_limit, t0, engine, decide, name)
 
 
 def _check_property(model: LoadedModel, prop: VnnProperty) -> None:
