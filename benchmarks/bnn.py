@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import RESULTS, append_record, markdown_table, read_records, write_results  # noqa: E402
 
 #: Record format of this version of the script (older records in the log are ignored).
-VERSION = 2
+VERSION = 3
 MODELS = ("bnn", "bnn-int8")
 NATIVE = ["default", "sat:minicard", "sat:gluecard4", "cpsat", "portfolio"]
 CLAUSAL = ["sat:glucose4+totalizer"]
@@ -54,10 +54,11 @@ GREY_LEVELS = (1, 2, 4)
 #: what ``verify certify`` runs on a BNN without options: MiniCard for 0.5 s, then the
 #: portfolio (:func:`verify.tasks.bnn.solve_staged`)
 DEFAULT = "default"
-#: ... and on integer-input networks (verify.tasks.bnn_int: the cnf encoding's default backend)
-DEFAULT_INTEGER = "sat:minicard"
-#: minimal-flips configurations: (encoding, backend or None for the default)
-MIN_CONFIGS = [("cnf", None), ("cnf", "portfolio"), ("cnf", "cpsat"), ("ip", "highs")]
+#: ... and on integer-input networks (verify.tasks.bnn_int.DEFAULT_ENCODING: the MIP on HiGHS)
+DEFAULT_INTEGER = ("mip", "highs")
+#: minimal-flips configurations: (encoding, backend); (None, None) is the default, what
+#: ``verify min-adv-card`` runs (``bnn``: the portfolio; ``bnn-int8``: the MIP on HiGHS)
+MIN_CONFIGS = [(None, None), ("cnf", "cpsat"), ("cnf", "portfolio"), ("ip", "highs")]
 
 
 def config_name(encoding: str, backend: str) -> str:
@@ -116,7 +117,7 @@ def answer(task, formula, encoding: str, backend: str, limit: float, validate: b
     size: dict = {}
     try:
         if backend == "default" and task.parts.integer:
-            backend = DEFAULT_INTEGER          # integer inputs: what int_certify runs
+            encoding, backend = DEFAULT_INTEGER     # integer inputs: what int_certify runs
         if backend == "default":
             from verify.tasks.bnn import solve_staged
             stages: dict = {}
@@ -218,7 +219,9 @@ def run(args) -> None:
                     line.append(f"{config} {rec['verdict']} {rec['time_s']:.2f}s")
                 print(" | ".join(line), flush=True)
             for encoding, backend in MIN_CONFIGS:
-                config = config_name(encoding, backend or "default")
+                config = "default" if encoding is None else config_name(encoding, backend)
+                if config == "portfolio" and not task.parts.integer:
+                    continue                # on binarized inputs the default is the portfolio
                 if (model.name, "min_flips", idx, None, config) in done or \
                         idx >= args.start + args.min_digits:
                     continue
@@ -318,7 +321,20 @@ def _model_report(name: str, records: list[dict], limit: float, min_limit: float
             row += [f"{r['status']} {r['flips']} ≥{r['bound']} {r['time_s']:.3g}s" if r else ""]
         per_digit.append(row)
     digit_table = markdown_table(["digit"] + min_configs, per_digit)
-    text = (f"## {name}\n\n### Queries (time limit {limit:g} s; a timeout counts as {limit:g} s)\n\n"
+    d, dm = stats.get(DEFAULT), min_stats.get(DEFAULT)
+    targets = markdown_table(["target", "measured", "met"], [
+        ["every query decided within 10 s by the default configuration",
+         f"{d['within_10s']} of {d['queries']}" if d else "—",
+         "yes" if d and d["within_10s"] == d["queries"] else "MISSED"],
+        ["minimal flips proven on ≥ 90 % of digits (18 of 20; default configuration)",
+         f"{dm['proven']} of {dm['digits']} within {min_limit:g} s" if dm else "—",
+         "yes" if dm and dm["proven"] >= 0.9 * dm["digits"] else "MISSED"],
+        ["0 disagreements between configurations", str(len(disagreements)),
+         "yes" if not disagreements else "MISSED"],
+        ["default's median within 1.5× of the fastest's",
+         f"{d['ratio_to_fastest']:.2f}× ({fastest} fastest)" if d else "—",
+         "yes" if d and d["ratio_to_fastest"] <= 1.5 else "MISSED"]])
+    text = (f"## {name}\n\n### Targets\n\n{targets}\n\n### Queries (time limit {limit:g} s; a timeout counts as {limit:g} s)\n\n"
             f"{table}\n\nDisagreements between decided verdicts: {len(disagreements)} "
             f"{disagreements or ''}. SAT answers the Keras model rejected: {len(keras_bad)} "
             f"{keras_bad or ''}.\n\n### Per question\n\n{per_q_table}\n\n"
@@ -343,8 +359,9 @@ def report(args) -> None:
                   "\n".join(parts) or "(no records)", data,
                   notes="`default` is what `verify certify` runs without options: on `bnn` "
                         "MiniCard for 0.5 s, then the portfolio; on `bnn-int8` "
-                        f"{DEFAULT_INTEGER} (verify.tasks.bnn_int). Minimal flips `default`: the "
-                        "portfolio on `bnn`, the integer tasks' default on `bnn-int8`.")
+                        f"{':'.join(DEFAULT_INTEGER)} (verify.tasks.bnn_int). Minimal flips "
+                        "`default`: `min_adversarial(norm='card')` without options (the "
+                        "portfolio on `bnn`, the MIP on HiGHS on `bnn-int8`).")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ default, or SCIP/CPLEX/Pyomo). Every example is re-checked by the Keras model.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -84,6 +85,11 @@ class BnnTask:
                 raise InvalidInputError(f"backend {backend} solves the cnf encoding; "
                                         f"use --encoding cnf or a MIP backend (highs, scip, cplex)")
             get_backend(backend).check_kind("milp")
+        if parts.integer and backend in SLOW_TO_INTERRUPT and time_limit is not None:
+            warnings.warn(f"{backend} on an integer-input BNN can run well past the time "
+                          "limit: its wide order-encoded cardinality constraints are slow to "
+                          "load and to propagate, and no interrupt reaches the solver inside "
+                          "them; --encoding mip (the default there) keeps the limit", stacklevel=2)
         deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
         task = cls(model, center, label, target, encoding, backend, parts, deadline, threads)
         task.backend_given = given
@@ -255,6 +261,10 @@ GREEDY_SHARE = 0.2
 #: (benchmarks/bnn.py) it proves the most minima (CP-SAT proves the small budgets, the
 #: IP on HiGHS finds the examples at the minimum).
 MIN_FLIPS_BACKEND = "portfolio"
+#: formula backends measured past their time limit on ``bnn-int8`` (min-adv-card, 10 s):
+#: MiniCard 25.7 s (one ``solve`` given 7 s ran 22 s before its first conflict), the
+#: portfolio 18.1 s (loading the order literals into two solvers)
+SLOW_TO_INTERRUPT = ("sat:minicard", "sat:gluecard3", "sat:gluecard4", "portfolio")
 
 
 def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> AdversarialResult:
