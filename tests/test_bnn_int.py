@@ -279,6 +279,22 @@ def test_binarised_steps_refuse_integer_inputs(cases):
     assert bnn_layers(net, allow_integer=True).integer
 
 
+def test_formula_backends_with_a_time_limit_warn_of_overruns(cases):
+    """MiniCard (and the portfolio) on an integer-input BNN cannot keep a time limit: a
+    warning says so; the MIP default and runs without a limit say nothing."""
+    import warnings
+
+    from verify.tasks.bnn import BnnTask
+    model, c = cases[0].model, cases[0].images[0]
+    x = _image(c)
+    with pytest.warns(UserWarning, match="past the time limit"):
+        BnnTask.create(model, x, model.label(x), None, "cnf", "sat:minicard", 5.0, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BnnTask.create(model, x, model.label(x), None, "mip", None, 5.0, None)
+        BnnTask.create(model, x, model.label(x), None, "cnf", "sat:minicard", None, None)
+
+
 # ---------------------------------------------------------------------------------------------
 # the bundled bnn-int8
 

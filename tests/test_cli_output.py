@@ -3,6 +3,7 @@ lands in the --out folder, and that a bad folder is refused before any work. No 
 solver is involved, so these run in well under a second."""
 from __future__ import annotations
 
+import numpy as np
 import argparse
 import json
 
@@ -67,3 +68,14 @@ def test_folder_false_ignores_out_and_emit_none_prints_nothing(capsys, tmp_path)
     target = tmp_path / "results.csv"           # vnncomp's --out is a CSV, not a folder
     Output(args(out=str(target)), folder=False).emit(PAYLOAD, None)
     assert capsys.readouterr().out == "" and not target.exists()
+
+
+def test_lower_bounds_are_printed_rounded_down():
+    """The text of a proven lower bound never claims more than the number proven."""
+    from verify.cli.output import lower_bound_text
+    rng = np.random.default_rng(0)
+    for b in np.concatenate([rng.random(500) * 10.0 ** rng.integers(-6, 4, 500),
+                             [0.03358619409045355, 0.1, 1.0, 7.0, 255.0]]):
+        text = lower_bound_text(float(b))
+        assert float(text) <= b and float(text) >= b * (1 - 1e-5), (b, text)
+    assert lower_bound_text(None) == "none" and lower_bound_text(0.0) == "0"

@@ -108,6 +108,40 @@ def test_radius_search_reuses_bounds_of_larger_balls(tiny):
     assert cache.best_for(max(cache.entries) + 1) is None
 
 
+def test_radius_seed_proves_lower_bounds_with_bounds_alone(tiny):
+    """The bounds-only seed of min_radius: every radius it verifies lies below the
+    brute-force minimum, the search keeps that bound, and the seed never branches."""
+    model, xs = tiny[0][0]
+    net = model.network.merged_affine()
+    for x in xs:
+        label = model.label(x)
+        want = brute_force_min(model.keras.get_weights(), x, "linf", label)
+        far = np.where(x > 0.5, 0.0, 1.0)
+        if int(model.reference_labels(far)[0]) == label:
+            continue
+        r = min_radius(net, lambda e: LinfBall(x, e), Spec.label_change(3, label),
+                       lambda y: float(np.abs(y - x).max()),
+                       lambda y: int(model.reference_labels(y)[0]) != label, far,
+                       float(np.abs(far - x).max()), margin=1e-3)
+        seeds = [s for s in r.steps if s.get("seed")]
+        assert seeds and all(s["stage"] in ("crown", "alpha-crown", "bounds") for s in seeds)
+        proven = [s["radius"] for s in seeds if s["status"] == "verified"]
+        assert all(p < want for p in proven)
+        assert r.d_lb >= max(proven, default=0.0) and r.d_lb <= want + 1e-9
+
+
+def test_decide_without_branching_stops_after_alpha_crown(tiny):
+    from verify.engine import EngineOptions, decide
+    model, xs = tiny[0][0]
+    x = xs[0]
+    spec = Spec.label_change(3, model.label(x))
+    quick = EngineOptions(attack_restarts=0, branch=False)
+    for eps in (0.01, 0.2, 0.5):
+        res = decide(model.network, LinfBall(x, eps), spec, options=quick)
+        assert res.status in ("verified", "unknown", "counterexample")
+        assert res.subdomains == 0 and res.stage != "bab"
+
+
 @pytest.mark.parametrize("norm", ["linf", "card"])
 def test_engine_and_mip_agree_on_bundled_seed_network(bundled, digits, norm):
     model = bundled["twoclass"]

@@ -6,7 +6,7 @@ import argparse
 
 from ..tasks.table import TASKS
 from . import args as a
-from .output import Output, class_label, progress
+from .output import Output, class_label, lower_bound_text, progress
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
@@ -61,7 +61,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if e.objective is None:
         lines.append(f"  exact      : no adversarial example ({e.status}, {e.time_s:.2f} s)")
     else:
-        proof = "proven minimal" if e.minimal else f"NOT proven: {e.status}, lower bound {e.bound}"
+        proof = "proven minimal" if e.minimal else f"NOT proven: {e.status}, lower bound {lower_bound_text(e.bound)}"
         lines.append(f"  exact      : {e.objective:<10.6g} -> {class_label(r.classes, e.adversarial_label)}"
                      f"  ({proof}; {e.time_s:.2f} s, {e.backend})")
     for row in r.rows():

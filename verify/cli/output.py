@@ -10,6 +10,7 @@ serialiser, :func:`verify.results.dumps`.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,6 +24,20 @@ def dump(obj: Any, indent: int = 2) -> str:
     from ..results import dumps
 
     return dumps(obj, indent=indent)
+
+
+def lower_bound_text(bound: float | None) -> str:
+    """A proven lower bound for people: 6 significant digits rounded *down* (so the text
+    never claims more than was proven); ``none`` when there is none. The JSON keeps the
+    exact value."""
+    if bound is None:
+        return "none"
+    b = float(bound)
+    if b <= 0 or not math.isfinite(b):
+        return f"{b:g}"
+    scale = 10.0 ** (5 - math.floor(math.log10(b)))
+    down = math.floor(b * scale) / scale
+    return f"{min(down, b):.6g}"
 
 
 def class_label(classes: list, label: Any) -> str:

@@ -8,7 +8,7 @@ from .. import interrupts
 from ..errors import InvalidInputError
 from ..tasks.table import TASKS, TaskSpec, task
 from . import args as a
-from .output import Output, class_label, log, progress
+from .output import Output, class_label, log, lower_bound_text, progress
 
 def min_adv_commands() -> dict[str, TaskSpec]:
     """``verify min-adv-*`` command name → its task in the task table (aliases included)."""
@@ -44,7 +44,7 @@ def _describe(r) -> str:
             what += (f", proven lower bound {r.bound:g} "                        # integer-input BNN
                      + ("changed pixels" if r.norm == "card" else r.stats["unit"]))
         return f"{head} -> {what} ({r.status}; {r.time_s:.2f} s)"
-    proof = "proven minimal" if r.minimal else f"NOT proven minimal: {r.status}, lower bound {r.bound}"
+    proof = "proven minimal" if r.minimal else f"NOT proven minimal: {r.status}, lower bound {lower_bound_text(r.bound)}"
     rounded = r.stats.get("rounded_8bit_adversarial")
     note = "" if rounded is None else f"; saved as 8-bit PNG it is {'still' if rounded else 'NOT'} adversarial"
     if r.stats.get("objective_01") is not None:

@@ -17,7 +17,8 @@ Stages, cheapest first; the result says which one settled the question:
    when the search stops improving;
 4. ``bab`` — every open disjunct together, branch and bound over ReLU phases
    (:mod:`verify.engine.bab`), with targeted APGD from the worst subdomains every
-   ``attack_every`` batches.
+   ``attack_every`` batches (``EngineOptions.branch=False``: ``unknown`` instead; with
+   ``attack_restarts=0`` as well, :func:`decide` is a bounds-only check).
 
 The time limit is checked between stages, between attack batches, before each layer of the
 intermediate bounds and before each branch-and-bound batch (a batch that would end well past
@@ -78,6 +79,7 @@ class EngineOptions:
     max_memory_mb: float = 1000.0    # stored subdomains beyond this: depth-first
     leaf_lp: bool = True             # decide fully split subdomains by one LP
     float32_search: bool = True      # optimise α/β and rank branches in float32 (bounds: float64)
+    branch: bool = True              # False: stop after α-CROWN (``unknown`` if still open)
     seed: int = 0
 
 
@@ -291,6 +293,8 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
         why = stopped()
         if why:
             return finish(why, "", stats["alpha_crown_bound"])
+        if not opt.branch:
+            return finish(UNKNOWN, "", stats["alpha_crown_bound"])
 
         # 3b. targeted attack on the open disjuncts, most promising (lowest bound) first,
         # from the centre, the points where their bounds are lowest, and random points

@@ -27,6 +27,14 @@ question is asked once more with all the time left. Card: the same with whole pi
 open, the search bisects between ``d_lb`` and the lowest open radius to raise the proven
 bound with the time left.
 
+Before that, a cheap *seed*: bounds-only verdicts (α-CROWN at the root, no attack, no
+branching: :attr:`~verify.engine.decide.EngineOptions.branch` off) bisect between ``d_lb``
+and ``d_ub`` (in log scale from ``d_ub / 64``; card: whole pixels) for at most
+:data:`SEED_ROUNDS` questions within :data:`SEED_SHARE` of the time (at least
+:data:`SEED_MIN_S` seconds, at most half). Every radius they verify is a proven ``d_lb``, so a hard proof near ``d_ub`` that
+runs out of time still leaves the bound the relaxation gives (and its intermediate bounds
+are cached for the search).
+
 Work is reused between radii: the intermediate bounds of a ball hold for every smaller ball,
 so each question gets (as ``initial_bounds``) those of the smallest ball already bounded
 that contains it; :class:`BoundsCache` can be shared by several searches over the same
@@ -41,7 +49,7 @@ radius is left to ask (every radius above ``d_lb`` by more than the tolerance is
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -60,6 +68,18 @@ CLOSE = 0.9
 GALLOP = 8
 #: Relative gap below which a verified radius is followed by the close question again.
 NEAR = 0.01
+#: Bounds-only questions of the seed (bisection steps) and their share of the time limit
+#: (seconds without a limit: :data:`SEED_MAX_S`).
+SEED_ROUNDS = 8
+SEED_SHARE = 0.1
+SEED_MAX_S = 10.0
+#: ... at least this many seconds (never more than half the time limit): the first call
+#: includes compiling the network's bound programs
+SEED_MIN_S = 5.0
+#: The seed bisects ``r`` in log scale between ``max(d_lb, d_ub / SEED_SPAN)`` and ``d_ub``.
+SEED_SPAN = 64.0
+#: α steps of the seed's bounds-only questions.
+SEED_STEPS = 20
 
 
 @dataclass
@@ -104,7 +124,7 @@ def min_radius(network: Network, region_at: Callable[[float], Region], spec: Spe
                time_limit: float | None = None, should_stop: Callable[[], bool] | None = None,
                options: EngineOptions | None = None, cache: BoundsCache | None = None,
                on_step: Callable[[dict], None] | None = None,
-               call_share: float = 0.5) -> RadiusResult:
+               call_share: float = 0.5, seed: bool = True) -> RadiusResult:
     """Close the gap between ``d_lb`` (proven) and ``d_ub`` (the distance of ``x_ub``, a
     confirmed adversarial example) by engine verdicts on ``region_at(r)`` — the inputs
     within distance ``r`` of the centre, nested in ``r``. See the module docstring.
@@ -114,7 +134,8 @@ def min_radius(network: Network, region_at: Callable[[float], Region], spec: Spe
     result is confirmed again, else the unshrunk point is kept). ``time_limit`` covers the
     whole search; each call gets ``call_share`` of what is left once a radius is open (the
     first question of a round gets it too, so that a hard one leaves time to raise the
-    bound). ``on_step`` receives each step's record.
+    bound). ``on_step`` receives each step's record. ``seed``: the bounds-only bisection
+    first (see the module docstring).
     """
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + float(time_limit)
@@ -129,6 +150,17 @@ def min_radius(network: Network, region_at: Callable[[float], Region], spec: Spe
 
     def left() -> float | None:
         return None if deadline is None else deadline - time.perf_counter()
+
+    def record(step: dict) -> None:
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+
+    if seed and np.isfinite(d_ub):
+        seed_budget = SEED_MAX_S if time_limit is None else min(
+            max(SEED_SHARE * float(time_limit), SEED_MIN_S), 0.5 * float(time_limit))
+        d_lb = _seed_lower(network, region_at, spec, d_lb, d_ub, integer, margin, should_stop,
+                           options, cache, record, time.perf_counter() + seed_budget)
 
     def tolerance() -> float:
         return 0.0 if integer else rel_gap * max(abs(d_ub), 1e-12) + abs_gap
@@ -198,19 +230,50 @@ def min_radius(network: Network, region_at: Callable[[float], Region], spec: Spe
             else:                      # nothing smaller than the best: ask below it
                 open_at = min(open_at, r)
         elif res.status == INTERRUPTED:
-            steps.append(step)
-            if on_step is not None:
-                on_step(step)
+            record(step)
             return done(INTERRUPTED)
         else:
             open_at = min(open_at, r)
             timed_out = timed_out or res.status == TIME_LIMIT
-        steps.append(step)
-        if on_step is not None:
-            on_step(step)
+        record(step)
         rest = left()
         if res.status == TIME_LIMIT and rest is not None and rest <= 0:
             return done(TIME_LIMIT)
+
+
+def _seed_lower(network: Network, region_at: Callable[[float], Region], spec: Spec,
+                d_lb: float, d_ub: float, integer: bool, margin: float,
+                should_stop: Callable[[], bool] | None, options: EngineOptions | None,
+                cache: BoundsCache, record: Callable[[dict], None], deadline: float) -> float:
+    """The largest radius below ``d_ub`` that bounds alone verify, by bisection (at most
+    :data:`SEED_ROUNDS` questions, until ``deadline``): the new proven ``d_lb``. A radius the
+    bounds leave open proves nothing; it only moves the bisection down."""
+    quick = replace(options or EngineOptions(), attack_restarts=0, branch=False,
+                    root_steps=SEED_STEPS)
+    lo, hi = d_lb, d_ub
+    for _ in range(SEED_ROUNDS):
+        if integer:
+            r = np.floor((lo + hi - 1) / 2)
+        else:           # in log scale: the radius bounds prove is often far below d_ub
+            r = float(np.sqrt(max(lo, hi / SEED_SPAN) * hi))
+        if (integer and r < lo) or (not integer and hi - lo <= 1e-3 * hi):
+            break
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0 or (should_stop is not None and should_stop()):
+            break
+        t = time.perf_counter()
+        res = decide(network, region_at(float(r)), spec, time_limit=remaining, margin=margin,
+                     should_stop=should_stop, options=quick, initial_bounds=cache.best_for(r))
+        cache.add(r, res.bounds)
+        record({"radius": float(r), "status": res.status, "stage": res.stage or "bounds",
+                "subdomains": 0, "time_s": round(time.perf_counter() - t, 4), "seed": True})
+        if res.status == VERIFIED:
+            lo = r + 1 if integer else r
+        elif res.status in (UNKNOWN,):
+            hi = r
+        else:                                    # out of time or stopped
+            break
+    return float(max(d_lb, lo))
 
 
 __all__ = ["BoundsCache", "RadiusResult", "min_radius", "OPTIMAL", "UNKNOWN", "TIME_LIMIT",

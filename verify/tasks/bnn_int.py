@@ -13,7 +13,8 @@ the grey levels in total), rendered as CNF over an order encoding of the inputs
   ``eps`` is given in [0, 1] units and converted as ``e = floor(levels * eps + 1e-9)``.
 * :func:`int_min_distance` — the fewest changed pixels (``card``), the smallest L1 or L∞
   change in grey levels, or the smallest sum of squared grey-level changes (``l2``, MIQP:
-  SCIP). The search doubles a radius ``r`` (1, 2, 4, ...): the region of radius ``r`` (at
+  SCIP). The search grows a radius ``r`` (grey levels: doubled, 1, 2, 4, ...; changed
+  pixels: by a quarter, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, ...): the region of radius ``r`` (at
   most ``r`` changed pixels / ``r`` grey levels in all / every pixel within ``±r``) either
   holds no example — a proven lower bound ``r + 1`` — or its minimum is the global one (CNF:
   budgets tightened under assumptions in one solver, or CP-SAT's objective search; L∞ on
@@ -292,12 +293,27 @@ def int_min_distance(task: BnnTask, norm: str, t0: float) -> AdversarialResult:
         if r >= cap and s.best is None:
             status = Outcome.INFEASIBLE
             break
-        # l2: the box of radius isqrt(d) holds every example at least as good as d
-        radius = max(r * 2, isqrt(s.best_d)) if norm == "l2" and s.best is not None else r * 2
+        radius = next_radius(norm, r, s)
     stats["radii"] = s.steps[-4:]
     if s.rejected:
         stats["rejected"] = "a solver's example was not adversarial in Keras"
     return _result(task, s, status, t0, stats)
+
+
+#: Growth of the changed-pixel budget after a proven one: ``r + max(1, r // CARD_STEP)``
+#: (the formula of a budget grows with it, so a doubled budget can be far harder to decide)
+CARD_STEP = 4
+
+
+def next_radius(norm: str, r: int, s: _Search) -> int:
+    """The radius to search after radius ``r`` was proven free of examples: a quarter more
+    changed pixels (``card``), else twice the grey levels (``l2``: at least the box that
+    holds the best example so far)."""
+    if norm == "card":
+        return r + max(1, r // CARD_STEP)
+    if norm == "l2" and s.best is not None:     # the box of radius isqrt(d) holds every
+        return max(r * 2, isqrt(s.best_d))      # example at least as good as d
+    return r * 2
 
 
 def _within(task: BnnTask, s: _Search, r: int) -> tuple[bool, bool]:
