@@ -3,10 +3,10 @@ lands in the --out folder, and that a bad folder is refused before any work. No 
 solver is involved, so these run in well under a second."""
 from __future__ import annotations
 
-import numpy as np
 import argparse
 import json
 
+import numpy as np
 import pytest
 
 from verify.cli.output import Output
