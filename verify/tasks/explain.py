@@ -30,7 +30,9 @@ How ``explain`` decides, pixel set by pixel set (the "free set" F = pixels \\ E)
    * ``alpha-crown`` / ``bab`` — the bound engine (:func:`verify.engine.decide`, with
      ``engine="auto"`` or ``"bab"``): CROWN and α-CROWN bounds over the region prove most
      checks without a split; branch and bound over ReLU phases settles more (under ``auto``
-     within :data:`ENGINE_CHECK_S` seconds per check); an engine counterexample is a
+     within :data:`ENGINE_CHECK_S` seconds per check, and only where the bounds leave more
+     than :data:`~verify.tasks.engine_stage.SMALL_MIP_RELUS` ReLUs unstable: below that the
+     MIP is faster); an engine counterexample is a
      witness once the network gives it a lead of :data:`WITNESS_MARGIN` and the model's own
      runtime labels it differently;
    * ``exact`` — a feasibility MIP, the one encoding built at the start narrowed to this
@@ -242,7 +244,7 @@ class RobustnessChecker:
             if x is not None:
                 self.counts["attack"] += 1
                 return False, self.store(x)
-            if self.engine != "mip":
+            if self.engine == "bab" or (self.engine == "auto" and not self.small(bounds)):
                 robust, x = self.engine_check(region, bounds)
                 if robust:
                     self._accept(region)
@@ -261,6 +263,14 @@ class RobustnessChecker:
             self._accept(region)
             return True, None
         return False, self.store(x)
+
+    def small(self, bounds) -> bool:
+        """Whether a check's interval / symbolic bounds leave so few ReLUs unstable
+        (:data:`~verify.tasks.engine_stage.SMALL_MIP_RELUS`) that ``auto`` goes straight to
+        the MIP: on ``multiclass`` (784-10-10-10) at ε = 0.05 the engine first made the
+        explanations twice as slow (benchmarks/results/explain-eps05-multiclass-before.md)."""
+        from .engine_stage import SMALL_MIP_RELUS
+        return bounds.unstable(self.net) <= SMALL_MIP_RELUS
 
     def engine_check(self, region: Box, bounds) -> tuple[bool | None, np.ndarray | None]:
         """The bound engine on "can another label lead by 1e-6 in ``region``?": (True, None)
