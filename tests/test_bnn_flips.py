@@ -33,6 +33,7 @@ from verify.vnnlib import parse_vnnlib_text
 
 from needs import require_backend
 from test_bnn import NETS, _brute_force_questions, build_case, check_example
+from test_cpsat import hard_formula
 
 #: (encoding, backend) pairs minimal flips are checked with
 PAIRS = [("cnf", "portfolio"), ("cnf", "sat:minicard"), ("cnf", "cpsat"), ("ip", "highs")]
@@ -162,18 +163,10 @@ def test_portfolio_sessions_match_brute_force(members):
             session.close()
 
 
-def _hard_formula() -> CnfFormula:
-    rng = np.random.default_rng(5)
-    n = 700
-    clauses = [(rng.choice(np.arange(1, n + 1), 3, replace=False) * rng.choice([-1, 1], 3)).tolist()
-               for _ in range(int(4.26 * n))]
-    return CnfFormula(n, clauses, [])
-
-
 def test_portfolio_time_limit_and_stop_request():
     require_backend("portfolio")
     backend = check_cnf_backend("portfolio")
-    session = backend.session(_hard_formula())
+    session = backend.session(hard_formula())
     try:
         res = session.solve((), 1.0)
         assert res.status in (Status.TIME_LIMIT, Status.OPTIMAL, Status.INFEASIBLE)

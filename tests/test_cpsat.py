@@ -213,7 +213,7 @@ def test_preferred_literals_are_a_hint_not_a_constraint():
 # ---------------------------------------------------------------------------------------------
 # time limits and stop requests
 
-def _hard_formula() -> CnfFormula:
+def hard_formula() -> CnfFormula:
     """Random 3-SAT at the threshold with 700 variables: far beyond a few seconds."""
     rng = np.random.default_rng(5)
     n = 700
@@ -223,10 +223,10 @@ def _hard_formula() -> CnfFormula:
 
 
 def test_time_limit_is_honoured():
-    res = CpSatBackend().solve_formula(_hard_formula(), SolveOptions(time_limit=0.2))
+    res = CpSatBackend().solve_formula(hard_formula(), SolveOptions(time_limit=0.2))
     assert res.status == Status.TIME_LIMIT and res.x is None
     assert res.extra["native"] == "UNKNOWN"
-    session = CpSatBackend().session(_hard_formula())
+    session = CpSatBackend().session(hard_formula())
     try:
         assert session.solve(time_limit=0).status == Status.TIME_LIMIT
     finally:
@@ -239,7 +239,7 @@ def test_stop_request_ends_the_search_then_the_next_call_runs():
     with interrupts.scope():
         timer.start()
         try:
-            res = backend.solve_formula(_hard_formula(), SolveOptions(time_limit=120))
+            res = backend.solve_formula(hard_formula(), SolveOptions(time_limit=120))
         finally:
             timer.cancel()
         assert res.status == Status.INTERRUPTED and res.extra["native"] == "stopped"

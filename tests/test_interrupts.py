@@ -293,10 +293,9 @@ def test_watchdog_cancels_a_run_that_ignores_its_time_limit():
     """A native call that checks no time limit (as HiGHS's presolve does not) is cancelled
     once ``deadline_s`` has passed; that is not recorded as a stop request."""
     cancelled = threading.Event()
-    start = time.perf_counter()
+    # wait() returns True only when the event was set, i.e. the watchdog cancelled the call
     result = interrupts.call_cancellable(lambda: cancelled.wait(30.0), cancelled.set, deadline_s=0.3)
     assert result is True and cancelled.is_set()
-    assert time.perf_counter() - start < 20.0
     assert not interrupts.stop_requested()
     # without a deadline nothing cancels a call that finishes on its own
     done = threading.Event()

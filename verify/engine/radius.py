@@ -269,7 +269,7 @@ def _seed_lower(network: Network, region_at: Callable[[float], Region], spec: Sp
                 "subdomains": 0, "time_s": round(time.perf_counter() - t, 4), "seed": True})
         if res.status == VERIFIED:
             lo = r + 1 if integer else r
-        elif res.status in (UNKNOWN,):
+        elif res.status == UNKNOWN:
             hi = r
         else:                                    # out of time or stopped
             break
