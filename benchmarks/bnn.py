@@ -32,6 +32,7 @@ rewrites ``results/<name>.md``/``.json`` from them (``--name``, default ``bnn``)
     python benchmarks/bnn.py --digits 2 --time-limit 5 --min-time-limit 10 --name bnn-smoke
     python benchmarks/bnn.py --report
     python benchmarks/bnn.py --no-queries --min-configs default   # re-run one configuration
+    python benchmarks/bnn.py --configs default,portfolio --min-configs none   # re-run two
 """
 from __future__ import annotations
 
@@ -207,7 +208,8 @@ def run(args) -> None:
                 line = [f"{model.name} digit {idx:3d} {question}: unstable {formula.stats['unstable']}"]
                 for encoding, backend in configs:
                     config = config_name(encoding, backend)
-                    if (model.name, "query", idx, question, config) in done:
+                    if (model.name, "query", idx, question, config) in done or \
+                            (args.configs and config not in args.configs.split(",")):
                         continue
                     if backend in CLAUSAL and (idx >= args.start + args.clausal_digits
                                                or task.parts.integer):
@@ -376,7 +378,16 @@ def report(args) -> None:
                         "process per core (`--resume --start 0 --digits 10 --min-digits 10` and "
                         "`--start 10` alike); the two-thread portfolio (`default` minimal flips "
                         "on `bnn`) alone, with both cores (`--models bnn --no-queries "
-                        "--min-configs default`).")
+                        "--min-configs default`). After the portfolio's HiGHS member changed "
+                        "its row order and stopped presolving (2026-11-30, fifth session), the "
+                        "portfolio and default queries were re-run "
+                        "(`--configs default,portfolio --min-configs none`, one process per "
+                        "core) and so were the `bnn` default minimal flips (alone). The "
+                        "`bnn-int8` default queries (single-threaded HiGHS) were re-run in one "
+                        "process on the idle machine (`--models bnn-int8 --configs default "
+                        "--min-configs none`): with a second benchmark process on the other "
+                        "core the slowest of them (digit 12, k=2) took 10.06 s, alone "
+                        "7.6 s.")
 
 
 def main() -> None:
@@ -396,6 +407,9 @@ def main() -> None:
                    help="comma-separated minimal-flips configurations to run (default: all of "
                         "default, cpsat, portfolio, ip:highs); e.g. the 2-thread default alone, "
                         "in one process, after the single-threaded ones ran one per core")
+    p.add_argument("--configs", default="",
+                   help="comma-separated query configurations to run (default: all); the "
+                        "report takes each question's latest record per configuration")
     p.add_argument("--no-queries", dest="queries", action="store_false",
                    help="minimal flips only")
     p.add_argument("--name", default="bnn", help="results/<name>.jsonl, .md, .json")

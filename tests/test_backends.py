@@ -288,6 +288,16 @@ def test_threads_and_gap_are_accepted(backend_name: str) -> None:
         assert result.status == Status.OPTIMAL and _close(result.objective, -23.0)
 
 
+@pytest.mark.parametrize("backend_name", [b.name for b in list_backends()
+                                          if "milp" in b.capabilities])
+def test_presolve_off_gives_the_same_answers(backend_name: str) -> None:
+    backend = _require(get_backend(backend_name))
+    options = SolveOptions(presolve=False)
+    result = backend.solve(milp_knapsack(), options)
+    assert result.status == Status.OPTIMAL and _close(result.objective, -23.0)
+    assert backend.solve(milp_infeasible(), options).status == Status.INFEASIBLE
+
+
 def test_highs_model_can_be_resolved_with_new_costs_and_bounds() -> None:
     _fixed("highs")
     from verify.backends.highs import highs_from_problem

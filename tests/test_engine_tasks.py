@@ -79,10 +79,15 @@ def test_bab_targeted_matches_brute_force(tiny, norm):
 
 
 def test_bab_all_targets_share_bounds_and_match_untargeted(tiny):
+    """Every target in one call (the CLI's --all-targets makes this call): each result is
+    handed to on_result as it finishes, in order; the best target is the untargeted answer."""
     model, xs = tiny[0][0]
-    results = min_adversarial(model, xs[1], norm="linf", target="all", engine="bab")
+    seen = []
+    results = min_adversarial(model, xs[1], norm="linf", target="all", engine="bab",
+                              on_result=seen.append)
     label = model.label(xs[1])
     assert [r.target for r in results] == [t for t in range(3) if t != label]
+    assert [id(r) for r in seen] == [id(r) for r in results]
     untargeted = min_adversarial(model, xs[1], norm="linf", engine="bab")
     feasible = [r.objective for r in results if r.objective is not None]
     assert _close(min(feasible), untargeted.objective)

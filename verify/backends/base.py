@@ -71,6 +71,8 @@ class SolveOptions:
     #: False when a good solution is already known and the solve is mainly a proof (e.g.
     #: "no adversarial example with fewer changes"): primal heuristics are then wasted work.
     primal_heuristics: bool = True
+    #: False: skip the solver's presolve (HiGHS, SCIP, CPLEX; other backends ignore it)
+    presolve: bool = True
 
 
 @dataclass

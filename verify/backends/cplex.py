@@ -115,6 +115,8 @@ class CplexBackend(Backend):
         if not options.primal_heuristics:
             params.mip.strategy.heuristicfreq.set(-1)
             params.mip.strategy.rinsheur.set(-1)
+        if not options.presolve:
+            params.preprocessing.presolve.set(0)
         if options.cutoff is not None and problem.num_integer:
             params.mip.tolerances.uppercutoff.set(float(options.cutoff))
 

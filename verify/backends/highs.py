@@ -126,6 +126,8 @@ def configure_highs(h, options: SolveOptions, mip: bool = True) -> None:
     if not options.primal_heuristics:
         for name, value in HEURISTICS_OFF.items():
             h.setOptionValue(name, value)
+    if not options.presolve:
+        h.setOptionValue("presolve", "off")
 
 
 #: HiGHS options that switch its primal heuristics off (measured: the proof that no

@@ -69,6 +69,15 @@ def member_backend(name: str) -> FormulaBackend:
                                   f"{', '.join(MEMBERS)} or another sat:<solver>")
 
 
+#: Whether the HiGHS member presolves. Measured on the bundled ``bnn`` (HiGHS alone, 10 s per
+#: question): without presolve the 80 robustness questions took 17.9 s in all against 21.5 s
+#: (the slowest 8.5 s against a timeout), and the two hardest single questions met in
+#: minimal flips took 9.5 s / 0.1 s against 40 s (unfinished) / 0.33 s (digit 6 at 12 flips,
+#: digit 3 at 5); the easy questions, which cost a few ms either way, are MiniCard's and
+#: CP-SAT's.
+PRESOLVE = False
+
+
 class HighsIpBackend(FormulaBackend):
     """A formula as a pure 0-1 IP on HiGHS (``ip:highs``), as a portfolio member: a clause is
     ``Σ lits >= 1``, ``guard ⇒ #true(lits) >= bound`` is ``Σ lits - bound·[guard] >= 0``
@@ -103,8 +112,9 @@ class HighsIpSession(FormulaSession):
     def load(self, time_limit: float | None) -> None:
         """The formula's rows in the order the BNN ``ip`` encoding writes them: the
         cardinality rows first, then the clauses. HiGHS's search depends on the row order
-        (bundled ``bnn``, digit 3, at most 5 flips: 0.35 s in this order, 20.6 s with the
-        clauses first)."""
+        (bundled ``bnn``, digit 3, at most 5 flips, with presolve: 0.35 s in this order,
+        20.6 s with the clauses first; without presolve, :data:`PRESOLVE`: 0.10 s / 0.09 s;
+        digit 6 at 12 flips without presolve: 9.5 s / 23.8 s)."""
         super().load(time_limit)
         n = len(self.formula.clauses)               # load() wrote them first, one row each
         self.rows = self.rows[n:] + self.rows[:n]
@@ -181,7 +191,7 @@ class HighsIpSession(FormulaSession):
         if any(-a in assumptions for a in assumptions):
             return self.answer("unsat", time.perf_counter() - t0)
         run = ProblemRun(self.backend_highs, self._problem(assumptions),
-                         SolveOptions(time_limit=time_limit, threads=1))
+                         SolveOptions(time_limit=time_limit, threads=1, presolve=PRESOLVE))
         with self._lock:
             self._run = run
         try:

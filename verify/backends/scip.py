@@ -76,6 +76,10 @@ class ScipBackend(Backend):
             from pyscipopt import SCIP_PARAMSETTING
 
             model.setHeuristics(SCIP_PARAMSETTING.OFF)
+        if not options.presolve:
+            from pyscipopt import SCIP_PARAMSETTING
+
+            model.setPresolve(SCIP_PARAMSETTING.OFF)
 
         integ = np.asarray(problem.integrality, dtype=bool)
         lbs = [_finite(v) for v in problem.lb.tolist()]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from typing import cast
 
-from .. import interrupts
 from ..errors import InvalidInputError
 from ..tasks.table import TASKS, TaskSpec, task
 from . import args as a
@@ -54,8 +53,6 @@ def _describe(r) -> str:
 
 
 def cmd_min_adv(args: argparse.Namespace) -> int:
-    from ..budget import Deadline, part_limit
-    from ..progress import report
     from ..results import AdversarialResult
 
     min_adversarial = task(args.command)     # its norm fixed by the name
@@ -64,29 +61,20 @@ def cmd_min_adv(args: argparse.Namespace) -> int:
     image = a.read_image(args)
     if args.all_targets and args.target is not None:
         raise InvalidInputError("give either --target L or --all-targets, not both")
-    label = model.label(image)
-    targets = ([t for t in range(model.network.num_classes) if t != label] if args.all_targets
-               else [a.target_index(model, image, args.target)])
-    results: list[AdversarialResult] = []
-    total = Deadline(args.total_time_limit, "--total-time-limit")   # all targets together
+    target = "all" if args.all_targets else a.target_index(model, image, args.target)
     with progress(args):
-        for i, target in enumerate(targets):
-            limit = part_limit(args.time_limit, total, len(targets) - i)
-            if len(targets) > 1:
-                report(f"[{i + 1}/{len(targets)}] target {model.class_name(target)}"
-                       + ("" if limit is None else f", time limit {limit:.1f} s") + " ...")
-            r = cast(AdversarialResult,   # one target: one result
-                     min_adversarial(model, image, target=target, backend=args.backend,
-                                     time_limit=limit, margin=args.margin,
-                                     pixel_levels=args.pixel_levels, threads=args.threads,
-                                     encoding=args.encoding, engine=args.engine))
-            if len(targets) > 1:
-                log(_describe(r))       # each target's line as it finishes
-            else:
-                output.summary(_describe(r))
-            results.append(r)
-            if interrupts.stop_requested():
-                break       # Ctrl-C: the finished targets and the interrupted one are kept
+        # --all-targets: one call, so that the targets share the bound engine's bounds;
+        # each target's line is logged as it finishes
+        made = min_adversarial(model, image, target=target, backend=args.backend,
+                               time_limit=args.time_limit, margin=args.margin,
+                               pixel_levels=args.pixel_levels, threads=args.threads,
+                               encoding=args.encoding, engine=args.engine,
+                               total_time_limit=args.total_time_limit if args.all_targets else None,
+                               on_result=lambda r: log(_describe(r)))
+    results = cast(list[AdversarialResult], made) if args.all_targets else \
+        [cast(AdversarialResult, made)]
+    if not args.all_targets:
+        output.summary(_describe(results[0]))
     payload = [dict(r.to_dict(), image=args.image) for r in results]
 
     def files() -> dict:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,8 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
                     threads: int | None = None, rel_gap: float = DEFAULT_GAP,
                     region: Region | None = None, bound_stages=STAGES,
                     use_heuristic: bool = True, encoding: str | None = None,
-                    total_time_limit: float | None = None, engine: str | None = None
+                    total_time_limit: float | None = None, engine: str | None = None,
+                    on_result: Callable[[AdversarialResult], None] | None = None
                     ) -> AdversarialResult | list[AdversarialResult]:
     """The provably smallest change to ``image`` that changes ``model``'s label.
 
@@ -93,7 +95,9 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
 
     With ``target="all"``, ``time_limit`` applies to each target, and ``total_time_limit``
     (seconds) bounds them all together: each target gets at most an even split of what is
-    left of it (time a target did not use passes on to the next ones). Progress goes to
+    left of it (time a target did not use passes on to the next ones); the targets share the
+    bound engine's intermediate bounds of every ball (they do not depend on the target), and
+    ``on_result`` (if given) receives each target's result as it finishes. Progress goes to
     :func:`verify.progress.report`.
 
     Ctrl-C (see :mod:`verify.interrupts`) returns the best example so far and the proven
@@ -118,8 +122,13 @@ def min_adversarial(model: Any, image: np.ndarray, norm: str = "card", target: i
         results = []
         shared = _Shared()            # the engine's bounds per ball, for every target
         for i, t in enumerate(others):
-            part = ctx.with_options(time_limit=part_limit(time_limit, total, len(others) - i))
-            results.append(_min_adversarial(part, replace(search, target=t), shared))
+            limit = part_limit(time_limit, total, len(others) - i)
+            report(f"[{i + 1}/{len(others)}] target {ctx.model.class_name(t)}"
+                   + ("" if limit is None else f", time limit {limit:.1f} s") + " ...")
+            results.append(_min_adversarial(ctx.with_options(time_limit=limit),
+                                            replace(search, target=t), shared))
+            if on_result is not None:
+                on_result(results[-1])
             if interrupts.stop_requested():
                 break                  # the targets done so far, and the interrupted one
         return results
