@@ -6,7 +6,8 @@ import threading
 
 from verify import interrupts
 from verify.backends import SolveOptions, Status, get_backend
-from verify.backends.race import Entrant, ProblemRun, race
+from verify.backends.base import ProblemRun
+from verify.backends.race import Entrant, race
 from verify.problem import INF, ProblemBuilder
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -33,7 +34,7 @@ from ..status import Status
 #: :func:`verify.interrupts.call_cancellable`): some solvers check their limit only now and then.
 TIME_LIMIT_GRACE_S = 1.0
 
-__all__ = ["Backend", "LpSession", "Raw", "SolveOptions", "SolveResult", "Status"]
+__all__ = ["Backend", "LpSession", "ProblemRun", "Raw", "SolveOptions", "SolveResult", "Status"]
 
 
 class LpSession(ABC):
@@ -207,29 +208,20 @@ class Backend(ABC):
     # ------------------------------------------------------------------ the shared rules
 
     def _solve(self, problem: Problem, options: SolveOptions) -> SolveResult:
-        """build, run (cancellable), extract, then :meth:`_settle` (the rules all share)."""
+        """One :class:`ProblemRun` (build, run, extract, then :meth:`_settle`: the rules all
+        share), its run cancellable by a stop request and by a watchdog past the time limit."""
         early = self.trivial(problem)
         if early is not None:
             return early
-        t0 = time.perf_counter()
-        model = self.build(problem, options)
-        build_s = time.perf_counter() - t0
-        try:
-            if self.cancellable:
-                watchdog = (None if options.time_limit is None
-                            else max(options.time_limit, 0.0) + TIME_LIMIT_GRACE_S)
-                ran = interrupts.call_cancellable(lambda: self.run(model, options),
-                                                  lambda: self.cancel(model), watchdog)
-            else:
-                ran = self.run(model, options)
-            elapsed = time.perf_counter() - t0
-            raw = self.extract(model, ran, problem, options)
-        finally:
-            self.release(model)
-        raw.extra["build_s"] = build_s
-        result = self._settle(raw, problem, options, elapsed)
+        run = ProblemRun(self, problem, options)
+        if self.cancellable:
+            watchdog = (None if options.time_limit is None
+                        else max(options.time_limit, 0.0) + TIME_LIMIT_GRACE_S)
+            result = run.solve(lambda go, stop: interrupts.call_cancellable(go, stop, watchdog))
+        else:
+            result = run.solve()
         if (result.status == Status.INTERRUPTED and not interrupts.stop_requested()
-                and options.time_limit is not None and elapsed > options.time_limit):
+                and options.time_limit is not None and result.time_s > options.time_limit):
             # the time-limit watchdog, not the user, stopped it
             result = dataclasses.replace(result, status=Status.TIME_LIMIT)
         return result
@@ -295,3 +287,50 @@ class Backend(ABC):
         if sub.status == Status.INFEASIBLE:
             return Status.INFEASIBLE, None
         return Status.ERROR, None
+
+
+def _direct(go: Callable[[], Any], stop: Callable[[], None]) -> Any:
+    return go()
+
+
+class ProblemRun:
+    """One run of ``problem`` on ``backend`` under ``options``: the backend's build, run and
+    extract steps, then :meth:`Backend._settle`; the model is released afterwards.
+    :meth:`stop` (any thread, any time, also before the run started) cancels it through the
+    backend's own cancel. :meth:`Backend.solve` is one such run; a race
+    (:mod:`verify.backends.race`) holds several."""
+
+    def __init__(self, backend: Backend, problem: Problem, options: SolveOptions):
+        self.backend, self.problem, self.options = backend, problem, options
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._stopped = False
+
+    def solve(self, call: Callable[[Callable[[], Any], Callable[[], None]], Any] = _direct
+              ) -> SolveResult:
+        """Build, run, extract, settle. ``call(go, stop)`` runs the native solve ``go`` (the
+        default calls it directly; :meth:`Backend._solve` passes it to
+        :func:`verify.interrupts.call_cancellable` with :meth:`stop`)."""
+        backend, problem, options = self.backend, self.problem, self.options
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._stopped:
+                return SolveResult(Status.INTERRUPTED, backend.name, message="not started")
+            model = self._model = backend.build(problem, options)
+        build_s = time.perf_counter() - t0
+        try:
+            ran = call(lambda: backend.run(model, options), self.stop)
+            elapsed = time.perf_counter() - t0
+            raw = backend.extract(model, ran, problem, options)
+        finally:
+            with self._lock:
+                self._model = None
+            backend.release(model)
+        raw.extra["build_s"] = build_s
+        return backend._settle(raw, problem, options, elapsed)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._model is not None:
+                self.backend.cancel(self._model)

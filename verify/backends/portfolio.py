@@ -36,11 +36,11 @@ import numpy as np
 from .. import interrupts
 from ..cnf import CnfFormula, CnfSource
 from ..errors import BackendUnavailableError
-from .base import SolveResult, Status
+from .base import ProblemRun, SolveResult, Status
 from .cpsat import STATUS_TABLE as CPSAT_STATUS
 from .cpsat import CpSatBackend
 from .formula import FormulaBackend, FormulaSession
-from .race import Entrant, ProblemRun, race
+from .race import DECIDED, Entrant, race
 from .sat import STATUS_TABLE as SAT_STATUS
 from .sat import SatBackend
 
@@ -53,8 +53,6 @@ MEMBERS = ("cpsat", "ip:highs", "sat:minicard")
 #: Native status words: the members' (their answers pass through as they are; the words do
 #: not clash) and the portfolio's own (``unknown``, ``stopped``, ...).
 STATUS_TABLE: dict[str, Status] = {**CPSAT_STATUS, **SAT_STATUS}
-
-_DECIDED = (Status.OPTIMAL, Status.INFEASIBLE)
 
 
 def member_backend(name: str) -> FormulaBackend:
@@ -312,9 +310,9 @@ class PortfolioSession(FormulaSession):
         if len(live) == 1:
             return self._tag(live[0].solve(assumptions, time_limit), live[0])
         finished = race([Entrant(s.backend.name, functools.partial(s.solve, assumptions, time_limit),
-                                 s.stop) for s in live], time_limit, _DECIDED)
+                                 s.stop) for s in live], time_limit)
         elapsed = time.perf_counter() - t0
-        winners = [(i, r) for i, r in finished if r.status in _DECIDED]
+        winners = [(i, r) for i, r in finished if r.status in DECIDED]
         if winners:
             # both may have finished: answers agree for an exact formula; prefer a model
             winners.sort(key=lambda ir: (ir[1].status != Status.OPTIMAL, ir[0]))

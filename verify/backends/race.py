@@ -5,9 +5,8 @@
   the others, which are joined before it returns, so no search outlives the call. A stop
   request (Ctrl-C) stops them all; an entrant still running :data:`LATE_S` past the time
   limit is stopped too (HiGHS can overrun its limit in presolve).
-* :class:`ProblemRun` is one run of a :class:`~verify.problem.Problem` on a backend (its own
-  build, run, extract and settle steps) that another thread can stop through the backend's
-  cancel.
+* Its entrants are often :class:`~verify.backends.base.ProblemRun` s (``solve``, ``stop``):
+  the same build-run-extract-settle run as :meth:`~verify.backends.base.Backend.solve`.
 
 Measured with HiGHS: a cancel is not honoured everywhere. Inside its root-node heuristics a
 run can go on for seconds after the cancel (RENS sub-MIPs: 12 s on ``bnn-int8``), so racing
@@ -22,10 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import interrupts
-from ..problem import Problem
-from .base import Backend, SolveOptions, SolveResult, Status
+from .base import SolveResult, Status
 
-__all__ = ["DECIDED", "Entrant", "ProblemRun", "race"]
+__all__ = ["DECIDED", "Entrant", "race"]
 
 #: Answers that end a race (the question is settled, with proof).
 DECIDED = (Status.OPTIMAL, Status.INFEASIBLE, Status.CUTOFF, Status.UNBOUNDED)
@@ -96,35 +94,3 @@ def race(entrants: Sequence[Entrant], time_limit: float | None,
     for t in threads:
         t.join()
     return finished
-
-
-class ProblemRun:
-    """One run of ``problem`` on ``backend`` under ``options`` (build, run, extract, settle:
-    the backend's own steps), stoppable from another thread through the backend's cancel."""
-
-    def __init__(self, backend: Backend, problem: Problem, options: SolveOptions):
-        self.backend, self.problem, self.options = backend, problem, options
-        self._lock = threading.Lock()
-        self._model = None
-        self._stopped = False
-
-    def solve(self) -> SolveResult:
-        t0 = time.perf_counter()
-        with self._lock:
-            if self._stopped:
-                return SolveResult(Status.INTERRUPTED, self.backend.name, message="not started")
-            model = self._model = self.backend.build(self.problem, self.options)
-        try:
-            ran = self.backend.run(model, self.options)
-            raw = self.backend.extract(model, ran, self.problem, self.options)
-        finally:
-            with self._lock:
-                self._model = None
-            self.backend.release(model)
-        return self.backend._settle(raw, self.problem, self.options, time.perf_counter() - t0)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            if self._model is not None:
-                self.backend.cancel(self._model)

@@ -72,13 +72,11 @@ class ScipBackend(Backend):
             model.setParam("limits/time", float(max(options.time_limit, 0.0)))
         if options.rel_gap is not None:
             model.setParam("limits/gap", float(options.rel_gap))
-        if not options.primal_heuristics:
-            from pyscipopt import SCIP_PARAMSETTING
+        from pyscipopt import SCIP_PARAMSETTING
 
+        if not options.primal_heuristics:
             model.setHeuristics(SCIP_PARAMSETTING.OFF)
         if not options.presolve:
-            from pyscipopt import SCIP_PARAMSETTING
-
             model.setPresolve(SCIP_PARAMSETTING.OFF)
 
         integ = np.asarray(problem.integrality, dtype=bool)
