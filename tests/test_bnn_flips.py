@@ -79,6 +79,32 @@ def test_ascending_budgets_prove_each_bound(cases):
                 assert steps[-1]["at_most"] == best
 
 
+def test_directed_flips_find_confirmed_examples_no_smaller_than_the_minimum(cases):
+    """The smooth-stand-in searches: every example they return flips pixels only, is labelled
+    as wanted by Keras and has no unneeded flip, and is never below the brute-force minimum;
+    where an example exists within one flip they find it."""
+    from verify.attacks.flips import directed_flips
+    from verify.tasks.bnn import BnnTask
+
+    found = 0
+    for case, x, label, target, best in _brute_force_questions(cases):
+        task = BnnTask.create(case.model, x, label, target, "cnf", None, None, None)
+        bits = directed_flips(task, case.n)
+        if best is None or bits is None:
+            assert bits is None or best is not None
+            continue
+        found += 1
+        flips, _ = check_example(case, x, task.image(bits), case.n, label, target)
+        assert flips >= best
+        if best == 1:
+            assert flips == 1
+        for p in np.flatnonzero(bits != task.bits):             # every flip is needed
+            trial = bits.copy()
+            trial[p] = task.bits[p]
+            assert not task.reaches(case.model.network.label(task.image(trial)))
+    assert found >= 10
+
+
 @pytest.fixture(scope="module")
 def bnn_digit():
     from verify.data import load_mnist
@@ -135,13 +161,9 @@ def test_portfolio_sessions_match_brute_force(members):
     backend = PortfolioBackend(members=members)
     names = [m.name for m in backend.installed_members()]
     assert names == list(members or MEMBERS[:2])
-    for _ in range(25):
-        n = 6
-        lit = lambda: int(rng.integers(1, n + 1)) * int(rng.choice([-1, 1]))   # noqa: E731
-        clauses = [[lit() for _ in range(rng.integers(1, 4))] for _ in range(rng.integers(0, 4))]
-        cons = [AtLeast(np.array([lit() for _ in range(rng.integers(2, 6))]), int(rng.integers(1, 4)),
-                        lit() if rng.random() < 0.5 else 0) for _ in range(rng.integers(1, 4))]
-        formula = CnfFormula(n, clauses, cons)
+    n = 6
+    for formula in _random_formulas(rng, 25, n):
+        clauses, cons = formula.clauses, formula.constraints
         session = backend.session(formula)
         try:
             res = session.solve()
@@ -161,6 +183,16 @@ def test_portfolio_sessions_match_brute_force(members):
                 assert _satisfied(formula, res.x, [extra], [selector])
         finally:
             session.close()
+
+
+def _random_formulas(rng, count: int, n: int = 6):
+    """Small random formulas: clauses and (guarded) cardinality constraints over n variables."""
+    for _ in range(count):
+        lit = lambda: int(rng.integers(1, n + 1)) * int(rng.choice([-1, 1]))   # noqa: E731
+        clauses = [[lit() for _ in range(rng.integers(1, 4))] for _ in range(rng.integers(0, 4))]
+        cons = [AtLeast(np.array([lit() for _ in range(rng.integers(2, 6))]), int(rng.integers(1, 4)),
+                        lit() if rng.random() < 0.5 else 0) for _ in range(rng.integers(1, 4))]
+        yield CnfFormula(n, clauses, cons)
 
 
 def test_portfolio_time_limit_and_stop_request():
