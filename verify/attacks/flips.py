@@ -87,12 +87,15 @@ def flipped_image(task: FlipProblem, bits: np.ndarray) -> np.ndarray:
 def single_flip_logits(task: FlipProblem, v: np.ndarray) -> np.ndarray:
     """Logits after flipping each single input value of ``v`` (±1), all at once: row i is
     ``v`` with entry i flipped. The first layer's sums move by one weight column each."""
-    net, first = task.network, (task.parts.blocks[0] if task.parts.blocks else None)
-    if first is None:
-        return net.forward_from(1, v[None, :] * (1 - 2 * np.eye(len(v))))
-    w = first.weight.astype(np.float64)
-    moved = (w @ v)[None, :] - 2.0 * (w * v[None, :]).T                  # (pixels, units)
-    return net.forward_from(2, np.where(moved >= first.threshold[None, :], 1.0, -1.0))
+    if not task.parts.blocks:
+        return task.network.forward_from(1, v[None, :] * (1 - 2 * np.eye(len(v))))
+    return logits_from_sums(task, first_layer_sums(task, v))
+
+
+def logits_from_sums(task: FlipProblem, sums: np.ndarray) -> np.ndarray:
+    """The network's logits when its first sign block's sums are ``sums`` (one row each)."""
+    first = task.parts.blocks[0]
+    return task.network.forward_from(2, np.where(sums >= first.threshold[None, :], 1.0, -1.0))
 
 
 def first_layer_sums(task: FlipProblem, v: np.ndarray) -> np.ndarray:
@@ -132,12 +135,15 @@ def directed_flips(task: FlipProblem, max_flips: int, deadline: float | None = N
     """The fewest-flip adversarial bits found by greedy searches on the smooth logits
     (:func:`smooth_logits`), one per label the task may reach (the target; untargeted: every
     other label, and the label's margin against the best other), each result pruned; None
-    if none is found within ``max_flips`` flips (or before ``deadline``, or a stop request).
+    if none is found within ``max_flips`` flips (or before ``deadline``, or a stop request),
+    or the network has no sign block.
 
     Each step scores every single flip at once: the network's own labels first (a flip that
     reaches a wanted label ends the search), else the smooth margin ``s_label - s_goal``
     (the label's: ``s_label - max_other``), and takes the lowest. A later search stops at
     one flip fewer than the best so far."""
+    if not task.parts.blocks:                     # no sign block: nothing to smooth
+        return None
     net, start = task.network, task.parts.binarize.forward(task.center[None])[0]
     single = net.num_outputs == 1                  # one logit: its sign is the label
     goals: list[int | None] = ([task.target] if task.target is not None and not single else
@@ -151,8 +157,7 @@ def directed_flips(task: FlipProblem, max_flips: int, deadline: float | None = N
             if (deadline is not None and time.perf_counter() > deadline) or interrupts.stop_requested():
                 return best
             sums = first_layer_sums(task, v)
-            labels = net.labels_from_logits(net.forward_from(2, np.where(
-                sums >= task.parts.blocks[0].threshold[None, :], 1.0, -1.0)))
+            labels = net.labels_from_logits(logits_from_sums(task, sums))
             hits = np.flatnonzero([task.reaches(int(c)) for c in labels] & (v == start))
             if hits.size:
                 v[hits[0]] = -v[hits[0]]
