@@ -114,11 +114,12 @@ def smooth_logits(parts: BnnLayers, sums: np.ndarray, temperature: float) -> np.
     each neuron is to switching, and so say which flips lead towards a switch. (A stand-in
     for the search only: nothing is claimed from it; every example is checked on the
     network.)"""
-    h = sums
-    for block in parts.blocks:
-        if h is not sums:
-            h = h @ block.weight.T.astype(np.float64)
-        h = np.tanh((h - block.threshold) / (temperature * np.sqrt(block.weight.shape[1])))
+    def smooth_sign(z: np.ndarray, block) -> np.ndarray:
+        return np.tanh((z - block.threshold) / (temperature * np.sqrt(block.weight.shape[1])))
+
+    h = smooth_sign(sums, parts.blocks[0])
+    for block in parts.blocks[1:]:
+        h = smooth_sign(h @ block.weight.T.astype(np.float64), block)
     return h @ parts.weight.T.astype(np.float64) + parts.bias
 
 
@@ -146,9 +147,13 @@ def directed_flips(task: FlipProblem, max_flips: int, deadline: float | None = N
         return None
     net, start = task.network, task.parts.binarize.forward(task.center[None])[0]
     single = net.num_outputs == 1                  # one logit: its sign is the label
-    goals: list[int | None] = ([task.target] if task.target is not None and not single else
-                               [None] + [c for c in range(net.num_outputs) if c != task.label
-                                         and not single])
+    goals: list[int | None]
+    if single:
+        goals = [None]
+    elif task.target is not None:
+        goals = [task.target]
+    else:
+        goals = [None] + [c for c in range(net.num_outputs) if c != task.label]
     best: np.ndarray | None = None
     for goal in goals:
         limit = max_flips if best is None else int(np.count_nonzero(best != task.bits)) - 1

@@ -36,8 +36,8 @@ SIGTERM (:mod:`verify.interrupts`) the same, with status ``interrupted``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np

@@ -275,8 +275,8 @@ def bnn_min_flips(task: BnnTask, t0: float, max_greedy: int = 40) -> Adversarial
     """The smallest number of flipped pixels that changes the label (or reaches the target).
 
     Greedy flip searches on the network's smooth stand-in, one per label it may reach
-    (:func:`~verify.attacks.flips.directed_flips`, pruned), give an upper bound ``U``. CNF (any SAT backend, cpsat,
-    portfolio): :func:`_search_cnf` asks "at most k flips?" for k = 1, 2, ... — each a fresh
+    (:func:`~verify.attacks.flips.directed_flips`, pruned), give an upper bound ``U``.
+    CNF (any SAT backend, cpsat, portfolio): :func:`_search_cnf` asks "at most k flips?" for k = 1, 2, ... — each a fresh
     formula whose budget k makes most first-layer neurons constant — and every
     unsatisfiable k raises the *proven* lower bound; the first satisfiable k is the minimum.
     On a time limit the result carries the best example and that proven bound. MIP/IP: the
