@@ -14,6 +14,7 @@ from verify.cli import main
 from verify.errors import InvalidInputError
 from verify.models import load_model
 from verify.tasks.compare import compare
+from verify.tasks.adversarial import min_adversarial
 
 EASY_EPS = {"linf": 0.3, "l2": 4.0, "l1": 40.0}
 ALL = [(name, norm) for name, m in METHODS.items() for norm in m.norms]
@@ -135,6 +136,11 @@ def test_binarized_network_only_greedy(bundled, digits):
     r = attack(model, digits[0][:3], "greedy", "card")
     assert np.array_equal(r.success, model.reference_labels(r.adversarial) != r.labels)
     assert r.success.any()
+    # the attack's example is never smaller than the proven minimum number of flips
+    for x, ok, d in zip(digits[0][:3], r.success, r.distances):
+        exact = min_adversarial(model, x, norm="card", time_limit=120)
+        assert exact.status == "optimal"
+        assert not ok or d >= exact.objective
 
 
 def test_bad_input(batch):

@@ -132,3 +132,20 @@ def test_compile_cache_goes_to_the_cache_dir_and_can_be_switched_off(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert cache_dir(str(blocker)) == "-"
+
+
+def test_python_api_keeps_solver_banner_off_stdout():
+    """From Python too, a solve leaves the caller's standard output to the caller: highspy's
+    banner (printed on file descriptor 1 when a process makes its first ``Highs``) goes to
+    stderr."""
+    script = ("from verify.models import load_model\n"
+              "from verify.data import test_digits\n"
+              "from verify.tasks.adversarial import min_adversarial\n"
+              "images, labels = test_digits(1)\n"
+              "r = min_adversarial(load_model('multiclass'), images[0], norm='l1', engine='mip', time_limit=60)\n"
+              "print('distance', r.objective)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1"), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("distance "), proc.stdout[:300]
+    assert len(proc.stdout.splitlines()) == 1

@@ -57,6 +57,25 @@ def results_only_stdout() -> Iterator[None]:
                 pass
 
 
+@contextmanager
+def native_stdout_to_stderr() -> Iterator[None]:
+    """Inside the block, descriptor 1 is standard error (Python's ``sys.stdout`` is flushed
+    first and written after as before); for native calls that print uninvited, e.g. the
+    banner highspy prints when a process makes its first ``Highs`` object."""
+    try:
+        sys.stdout.flush()
+        saved_fd1 = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        yield           # no usable descriptor 1: nothing to guard
+        return
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved_fd1, 1)
+        os.close(saved_fd1)
+
+
 def _writes_to_fd1(stream) -> bool:
     try:
         return stream.fileno() == 1

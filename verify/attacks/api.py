@@ -222,10 +222,12 @@ def attack(model: Any, images: np.ndarray, method: str = "pgd", norm: str = "lin
 
 def _bnn_greedy(model: LoadedModel, x, labels, target, seed: int, deadline: Deadline | None = None,
                 max_flips: int = 100) -> np.ndarray:
-    """Greedy on a binarized network: the BNN tasks' flip search (every single flip scored at
-    once, random tie-breaks among equal integer margins), then unneeded flips undone. Images
-    not reached before the deadline keep their clean input (they fail)."""
-    from .flips import FlipSearch, greedy_flips, prune_flips
+    """Greedy on a binarized network, as the BNN tasks search for their first example: the
+    directed searches on the network's smooth stand-in (:func:`~verify.attacks.flips.directed_flips`,
+    one per label the image may reach, pruned), else the plain flip search (every single flip
+    scored at once, random tie-breaks among equal integer margins), then unneeded flips undone.
+    Images not reached before the deadline keep their clean input (they fail)."""
+    from .flips import FlipSearch, directed_flips, greedy_flips, prune_flips
 
     out = x.copy()
     t0 = time.perf_counter()
@@ -235,7 +237,9 @@ def _bnn_greedy(model: LoadedModel, x, labels, target, seed: int, deadline: Dead
         if i and len(x) > 1:
             report(f"greedy flips: image {items_left(i, len(x), time.perf_counter() - t0)}")
         task = FlipSearch.create(model.network, x[i], int(labels[i]), target)
-        bits = greedy_flips(task, max_flips, seed=seed)
+        bits = directed_flips(task, max_flips, deadline=None if deadline is None else deadline.at)
+        if bits is None and not expired(deadline):
+            bits = greedy_flips(task, max_flips, seed=seed)
         if bits is not None:
             out[i] = task.image(prune_flips(task, bits))
     return out

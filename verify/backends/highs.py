@@ -11,6 +11,7 @@ other code (LP-based bound tightening, ...) can re-solve it with changed costs o
 from __future__ import annotations
 
 import functools
+import threading
 import time
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from ..errors import SolveError
 from ..problem import Problem
 from ..problem_io import upper_triangle
+from ..stdio import native_stdout_to_stderr
 from .base import Backend, LpSession, Raw, SolveOptions, Status
 
 #: Thread count the HiGHS global scheduler was last (re)started with by this module.
@@ -40,6 +42,29 @@ def prepare_highs_scheduler(threads: int | None) -> None:
     _scheduler_threads = int(threads)
 
 
+_first_highs_lock = threading.Lock()
+_first_highs_made = False
+
+
+def new_highs():
+    """A new ``highspy.Highs``. highspy prints a banner on file descriptor 1 when a process
+    makes its first one, before any option can silence it; that first one is made with
+    descriptor 1 on standard error, so that a Python caller's standard output carries only
+    what the caller prints (the CLI guards the whole command the same way)."""
+    global _first_highs_made
+    import highspy
+
+    if _first_highs_made:
+        return highspy.Highs()
+    with _first_highs_lock:
+        if not _first_highs_made:
+            with native_stdout_to_stderr():
+                h = highspy.Highs()
+            _first_highs_made = True
+            return h
+    return highspy.Highs()
+
+
 def _check(status, what: str) -> None:
     import highspy
 
@@ -57,7 +82,7 @@ def highs_from_problem(problem: Problem, options: SolveOptions | None = None):
     import scipy.sparse as sp
 
     options = options or SolveOptions()
-    h = highspy.Highs()
+    h = new_highs()
     configure_highs(h, options, mip=problem.num_integer > 0)
 
     n, m = problem.num_cols, problem.num_rows
