@@ -237,6 +237,36 @@ def test_min_distances_match_brute_force(cases, encoding, backend):
                         assert r.stats["objective_01"] == pytest.approx(want / LEVELS)
 
 
+def test_directed_values_find_labelled_pruned_examples_no_smaller_than_the_minimum(cases):
+    """The smooth-stand-in searches on integer inputs: every example they return is labelled
+    as wanted (brute-force grid = Keras), keeps every change it needs, and is never below the
+    brute-force minimum; where one changed pixel suffices they find one."""
+    from verify.tasks.bnn import BnnTask
+    from verify.tasks.bnn_int import directed_values, radius_region
+
+    found = 0
+    for case in cases:
+        rng = np.random.default_rng(3)
+        centres = case.images + list(case.grid[rng.choice(len(case.grid), 12, replace=False)])
+        for c in centres:
+            label = case.label(c)
+            for target in (None, (label + 1) % 3, (label + 2) % 3):
+                task = BnnTask.create(case.model, _image(c), label, target, "mip", None, None, None)
+                v = directed_values(task, radius_region(task, "card", N), N)
+                want = case.minimum(c, "card", target)
+                if v is None:
+                    assert want is None or want > 1
+                    continue
+                found += 1
+                assert case.ok(c, target, label)[case.code(v)]
+                assert np.count_nonzero(v != c) >= want
+                for p in np.flatnonzero(v != c):              # every change is needed
+                    trial = v.copy()
+                    trial[p] = c[p]
+                    assert not case.ok(c, target, label)[case.code(trial)]
+    assert found >= 20
+
+
 def test_min_l2_matches_brute_force(cases):
     _need("scip")
     for case in cases:

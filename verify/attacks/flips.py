@@ -5,7 +5,8 @@ The search works on the ±1 bits that the network's first :class:`~verify.networ
 layer makes of the input: each step scores every single flip at once and keeps one that
 lowers the margin most. :func:`directed_flips` (the BNN tasks' first step) scores the flips
 on a smooth stand-in for the network instead, once per label it may reach, which finds far
-closer examples. What they need of their caller is :class:`FlipProblem`; a
+closer examples (:func:`directed_search` is its walk, which the integer-input BNN tasks
+reuse with moves over grey levels). What they need of their caller is :class:`FlipProblem`; a
 :class:`FlipSearch` is the plain one the attack builds, and the BNN tasks' ``BnnTask``
 provides the same attributes.
 """
@@ -137,15 +138,38 @@ def directed_flips(task: FlipProblem, max_flips: int, deadline: float | None = N
     (:func:`smooth_logits`), one per label the task may reach (the target; untargeted: every
     other label, and the label's margin against the best other), each result pruned; None
     if none is found within ``max_flips`` flips (or before ``deadline``, or a stop request),
-    or the network has no sign block.
-
-    Each step scores every single flip at once: the network's own labels first (a flip that
-    reaches a wanted label ends the search), else the smooth margin ``s_label - s_goal``
-    (the label's: ``s_label - max_other``), and takes the lowest. A later search stops at
-    one flip fewer than the best so far."""
+    or the network has no sign block. See :func:`directed_search`; the moves are single
+    flips of bits not flipped yet."""
     if not task.parts.blocks:                     # no sign block: nothing to smooth
         return None
-    net, start = task.network, task.parts.binarize.forward(task.center[None])[0]
+    start = task.parts.binarize.forward(task.center[None])[0]
+
+    def moves(v: np.ndarray):
+        pixels = np.flatnonzero(v == start)       # no flipping back
+        return pixels, -v[pixels], first_layer_sums(task, v)[pixels]
+
+    found = directed_search(task, start, moves, max_flips,
+                            lambda v: prune_flips(task, (v > 0).astype(np.int8)),
+                            lambda bits: int(np.count_nonzero(bits != task.bits)),
+                            deadline, temperature)
+    return found
+
+
+def directed_search(task: FlipProblem, start: np.ndarray, moves, max_steps: int,
+                    finish, size, deadline: float | None = None,
+                    temperature: float = SMOOTH_TEMPERATURE):
+    """Greedy searches from the first block's input ``start``, one per label the task may
+    reach, on the network's smooth stand-in (:func:`smooth_logits`); the smallest example
+    found (by ``size``), or None.
+
+    ``moves(v)`` gives the single-pixel moves open from ``v``: pixels, their new values and
+    the first block's sums after each (rows). Each step scores every move at once: the
+    network's own labels first (a move that reaches a wanted label ends that search, and
+    ``finish(v)`` makes the example, e.g. pruned), else the smooth margin
+    ``s_label - s_goal`` (the label's own search: ``s_label - max_other``), and takes the
+    lowest. A later search stops one step short of the best size so far. Nothing is claimed
+    from the stand-in: each example is reached on the network's own labels."""
+    net = task.network
     single = net.num_outputs == 1                  # one logit: its sign is the label
     goals: list[int | None]
     if single:
@@ -154,21 +178,22 @@ def directed_flips(task: FlipProblem, max_flips: int, deadline: float | None = N
         goals = [task.target]
     else:
         goals = [None] + [c for c in range(net.num_outputs) if c != task.label]
-    best: np.ndarray | None = None
+    best, best_size = None, max_steps + 1
     for goal in goals:
-        limit = max_flips if best is None else int(np.count_nonzero(best != task.bits)) - 1
         v = start.copy()
-        for _ in range(limit):
+        for _ in range(best_size - 1 if best is not None else max_steps):
             if (deadline is not None and time.perf_counter() > deadline) or interrupts.stop_requested():
                 return best
-            sums = first_layer_sums(task, v)
+            pixels, values, sums = moves(v)
+            if pixels.size == 0:
+                break
             labels = net.labels_from_logits(logits_from_sums(task, sums))
-            hits = np.flatnonzero([task.reaches(int(c)) for c in labels] & (v == start))
+            hits = np.flatnonzero([task.reaches(int(c)) for c in labels])
             if hits.size:
-                v[hits[0]] = -v[hits[0]]
-                found = prune_flips(task, (v > 0).astype(np.int8))
-                if best is None or np.count_nonzero(found != task.bits) < np.count_nonzero(best != task.bits):
-                    best = found
+                v[pixels[hits[0]]] = values[hits[0]]
+                found = finish(v)
+                if best is None or size(found) < best_size:
+                    best, best_size = found, size(found)
                 break
             soft = smooth_logits(task.parts, sums, temperature)
             if single:
@@ -177,9 +202,8 @@ def directed_flips(task: FlipProblem, max_flips: int, deadline: float | None = N
                 rival = (np.delete(soft, task.label, axis=1).max(axis=1) if goal is None
                          else soft[:, goal])
                 score = soft[:, task.label] - rival
-            score[v != start] = np.inf                                     # no flipping back
-            p = int(np.argmin(score))
-            v[p] = -v[p]
+            k = int(np.argmin(score))
+            v[pixels[k]] = values[k]
     return best
 
 

@@ -13,7 +13,10 @@ the grey levels in total), rendered as CNF over an order encoding of the inputs
   ``eps`` is given in [0, 1] units and converted as ``e = floor(levels * eps + 1e-9)``.
 * :func:`int_min_distance` — the fewest changed pixels (``card``), the smallest L1 or L∞
   change in grey levels, or the smallest sum of squared grey-level changes (``l2``, MIQP:
-  SCIP). The search grows a radius ``r`` (grey levels: doubled, 1, 2, 4, ...; changed
+  SCIP). ``card`` first takes an example from greedy searches on the network's smooth
+  stand-in (:func:`directed_values`; the plain greedy if they find none), within
+  :data:`~verify.tasks.bnn.GREEDY_SHARE` of the time left: an answer even when the time
+  runs out, and a cap on the radius. The search grows a radius ``r`` (grey levels: doubled, 1, 2, 4, ...; changed
   pixels: by a quarter, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, ...): the region of radius ``r`` (at
   most ``r`` changed pixels / ``r`` grey levels in all / every pixel within ``±r``) either
   holds no example — a proven lower bound ``r + 1`` — or its minimum is the global one (CNF:
@@ -35,6 +38,7 @@ from math import isqrt
 import numpy as np
 
 from .. import interrupts
+from ..attacks.flips import directed_search
 from ..backends import SolveOptions, Status, check_cnf_backend, get_backend
 from ..backends.cpsat import CpSatSession
 from ..cnf import AtLeast
@@ -42,7 +46,7 @@ from ..encodings.bnn import BnnFormula, IntegerRegion, flip_budget, l1_budget, t
 from ..errors import InvalidInputError
 from ..progress import report
 from ..results import AdversarialResult, CertifyResult, Outcome
-from .bnn import BnnChecker, BnnTask, certify_result
+from .bnn import GREEDY_SHARE, BnnChecker, BnnTask, certify_result
 
 NORMS = ("card", "l1", "linf", "l2")
 
@@ -136,6 +140,33 @@ def greedy_values(task: BnnTask, region: IntegerRegion, steps: int) -> np.ndarra
         if task.reaches(label):
             return v
     return None
+
+
+def directed_values(task: BnnTask, region: IntegerRegion, steps: int,
+                    deadline: float | None = None) -> np.ndarray | None:
+    """The fewest-pixel example (pruned) that greedy searches on the network's smooth
+    stand-in find within ``region`` and ``steps`` changed pixels, one search per label the
+    task may reach (:func:`~verify.attacks.flips.directed_search`); None if none is found.
+    Each move sets one unchanged pixel to an end of its range (the first block's sums move by
+    that pixel's weight column times the change)."""
+    if not task.parts.blocks:
+        return None
+    start = np.asarray(task.bits, dtype=np.float64)
+    lo, hi = np.asarray(region.lo, dtype=np.float64), np.asarray(region.hi, dtype=np.float64)
+    weight = task.parts.blocks[0].weight.astype(np.float64)
+
+    def moves(v: np.ndarray):
+        open_ = np.flatnonzero((v == start) & (hi > lo))
+        pixels = np.concatenate([open_, open_])
+        values = np.concatenate([lo[open_], hi[open_]])
+        keep = values != v[pixels]
+        pixels, values = pixels[keep], values[keep]
+        sums = (weight @ v)[None, :] + (weight[:, pixels] * (values - v[pixels])).T
+        return pixels, values, sums
+
+    return directed_search(task, start, moves, steps,
+                           lambda v: prune_values(task, v.astype(np.int64)),
+                           lambda v: int(np.count_nonzero(v != task.bits)), deadline)
 
 
 def prune_values(task: BnnTask, values: np.ndarray) -> np.ndarray:
@@ -267,7 +298,10 @@ def int_min_distance(task: BnnTask, norm: str, t0: float) -> AdversarialResult:
     cap = {"card": n, "l1": n * levels, "linf": levels, "l2": levels}[norm]
     radius = 1
     if norm == "card":             # the greedy attack's example bounds the search
-        hit = greedy_values(task, radius_region(task, "card", n), min(n, 40))
+        region = radius_region(task, "card", n)
+        hit = directed_values(task, region, min(n, 40), _greedy_deadline(task))
+        if hit is None:
+            hit = greedy_values(task, region, min(n, 40))
         if hit is not None and s.offer(hit) is not None:
             stats["greedy"] = s.best_d
             if s.best_d == 1:
@@ -303,6 +337,13 @@ def int_min_distance(task: BnnTask, norm: str, t0: float) -> AdversarialResult:
 #: Growth of the changed-pixel budget after a proven one: ``r + max(1, r // CARD_STEP)``
 #: (the formula of a budget grows with it, so a doubled budget can be far harder to decide)
 CARD_STEP = 4
+
+
+def _greedy_deadline(task: BnnTask) -> float | None:
+    """When the greedy searches stop: :data:`~verify.tasks.bnn.GREEDY_SHARE` of the time
+    left (None: no time limit)."""
+    left = task.remaining()
+    return None if left is None else time.perf_counter() + GREEDY_SHARE * left
 
 
 def next_radius(norm: str, r: int, s: _Search) -> int:
