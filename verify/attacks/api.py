@@ -238,10 +238,11 @@ def _bnn_greedy(model: LoadedModel, x, labels, target, seed: int, deadline: Dead
             report(f"greedy flips: image {items_left(i, len(x), time.perf_counter() - t0)}")
         task = FlipSearch.create(model.network, x[i], int(labels[i]), target)
         bits = directed_flips(task, max_flips, deadline=None if deadline is None else deadline.at)
-        if bits is None and not expired(deadline):
+        if bits is None and not expired(deadline):          # (directed results come pruned)
             bits = greedy_flips(task, max_flips, seed=seed)
+            bits = None if bits is None else prune_flips(task, bits)
         if bits is not None:
-            out[i] = task.image(prune_flips(task, bits))
+            out[i] = task.image(bits)
     return out
 
 

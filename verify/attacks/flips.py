@@ -148,11 +148,10 @@ def directed_flips(task: FlipProblem, max_flips: int, deadline: float | None = N
         pixels = np.flatnonzero(v == start)       # no flipping back
         return pixels, -v[pixels], first_layer_sums(task, v)[pixels]
 
-    found = directed_search(task, start, moves, max_flips,
-                            lambda v: prune_flips(task, (v > 0).astype(np.int8)),
-                            lambda bits: int(np.count_nonzero(bits != task.bits)),
-                            deadline, temperature)
-    return found
+    return directed_search(task, start, moves, max_flips,
+                           lambda v: prune_flips(task, (v > 0).astype(np.int8)),
+                           lambda bits: int(np.count_nonzero(bits != task.bits)),
+                           deadline, temperature)
 
 
 def directed_search(task: FlipProblem, start: np.ndarray, moves, max_steps: int,
@@ -192,8 +191,9 @@ def directed_search(task: FlipProblem, start: np.ndarray, moves, max_steps: int,
             if hits.size:
                 v[pixels[hits[0]]] = values[hits[0]]
                 found = finish(v)
-                if best is None or size(found) < best_size:
-                    best, best_size = found, size(found)
+                found_size = size(found)
+                if best is None or found_size < best_size:
+                    best, best_size = found, found_size
                 break
             soft = smooth_logits(task.parts, sums, temperature)
             if single:
