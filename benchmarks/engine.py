@@ -549,7 +549,7 @@ def report(records: list[dict], networks: list[str], tools: list[str], wall: flo
                                   "test digits)", "ONNX"], accuracy)]
     notes += ["", "## Per instance", "", markdown_table(["network", "instance", *tools],
                                                         per_instance(records, tools))]
-    write_results("engine", "Engine benchmark: natural MNIST networks, VNN-COMP-style robustness",
+    write_results(LOG.stem, "Engine benchmark: natural MNIST networks, VNN-COMP-style robustness",
                   "python benchmarks/engine.py " + " ".join(sys.argv[1:]), summary,
                   {"records": records, "problems": problems, "wall_s": wall,
                    "timeout": args.timeout, "jobs": args.jobs}, "\n".join(notes))
@@ -585,12 +585,18 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="instances at a time (default 2: one per core)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N instances per network")
     ap.add_argument("--fresh", action="store_true", help=f"forget the records in results/{LOG.name}")
+    ap.add_argument("--log", default="engine", metavar="NAME",
+                    help="results/NAME.jsonl holds the records, results/NAME.md/.json the report "
+                         "(default: engine; another name keeps a separate run, e.g. one tool "
+                         "re-measured after a change)")
     ap.add_argument("--report", action="store_true",
                     help=f"run nothing: the report of the selection from results/{LOG.name}")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--marabou", nargs=4, metavar=("ONNX", "VNNLIB", "TIMEOUT", "THREADS"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global LOG
+    LOG = HERE / "results" / f"{args.log}.jsonl"
     if args.worker:
         return verify_worker()
     if args.marabou:

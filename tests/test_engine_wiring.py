@@ -173,8 +173,9 @@ def test_cli_engine_bab_json_shows_the_stage():
 
 
 def test_engine_time_shares():
-    """``bab`` has all the time left, ``auto`` half; without a limit ``auto`` caps the engine
-    only where it may end in undecidable leaves (L2, k pixels)."""
+    """``bab`` has all the time left, ``auto`` half (most of it when many ReLUs are unstable
+    and the engine cannot stall); without a limit ``auto`` caps the engine only where it may
+    end in undecidable leaves (L2, k pixels)."""
     import time
 
     x = np.full(4, 0.5)
@@ -182,6 +183,12 @@ def test_engine_time_shares():
     assert engine_stage.engine_time("bab", 10.0, t0) == pytest.approx(10.0, abs=0.5)
     assert engine_stage.engine_time("auto", 10.0, t0) == pytest.approx(5.0, abs=0.5)
     assert engine_stage.engine_time("auto", 10.0, t0 - 20.0) == 0.0
+    many, few = engine_stage.LARGE_RELUS + 1, engine_stage.LARGE_RELUS
+    box, ball = budget_region(x, 0.1, "linf"), budget_region(x, 0.1, "l2")
+    assert engine_stage.engine_time("auto", 10.0, t0, None, box, many) == pytest.approx(
+        10.0 * engine_stage.ENGINE_SHARE_LARGE, abs=0.5)
+    assert engine_stage.engine_time("auto", 10.0, t0, None, box, few) == pytest.approx(5.0, abs=0.5)
+    assert engine_stage.engine_time("auto", 10.0, t0, None, ball, many) == pytest.approx(5.0, abs=0.5)
     assert engine_stage.engine_time("auto", None, t0, None, budget_region(x, 0.1, "linf")) is None
     assert engine_stage.engine_time("bab", None, t0, None, budget_region(x, 0.1, "l2")) is None
     for region in (budget_region(x, 0.1, "l2"), budget_region(x, pixels=1)):

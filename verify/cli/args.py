@@ -148,7 +148,8 @@ def add_solver_options(p: Parser, backend: str | None = BACKEND_HELP,
 
 #: The ``--engine`` help of the yes/no commands (``certify``, ``certify --vnnlib``, ``vnncomp``).
 ENGINE_HELP = ("how to decide: auto (default) = cheap bounds, then the bound engine (PGD "
-               "attack, alpha-CROWN, branch and bound over ReLU phases) in half the time left, "
+               "attack, alpha-CROWN, branch and bound over ReLU phases) in half the time left "
+               "(90%% when over 200 ReLUs are unstable and the region is a box or L1 ball), "
                "then LP bounds and a MIP built on the engine's bounds for what is still open "
                "(networks with few unstable ReLUs go straight to the MIP); bab = the bound "
                "engine only (unknown where it cannot decide, e.g. L2 or --pixels leaves); "

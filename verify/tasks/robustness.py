@@ -144,9 +144,10 @@ def certify(model: Any, image: np.ndarray, eps: float | None = None, norm: str =
         if bounds_exclude_label_change(net, region, bounds, label, target, VERIFY_MARGIN):
             stats["bounds"] = bounds.report()
             return done(Outcome.VERIFIED, "bounds")
-        if bounds.unstable(net) > SMALL_MIP_RELUS:
+        unstable = bounds.unstable(net)
+        if unstable > SMALL_MIP_RELUS:
             engine_result = run_engine(net, region, spec,
-                                       engine_time(engine, time_limit, t0, net, region),
+                                       engine_time(engine, time_limit, t0, net, region, unstable),
                                        VERIFY_MARGIN, confirm, "certify", initial_bounds=bounds)
             if engine_result.status in ("verified", "counterexample", "interrupted"):
                 return _engine_verdict(done, engine_result, stats)

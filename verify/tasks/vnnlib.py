@@ -257,8 +257,9 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
         return _confirm(model, x, region, cases, net)
 
     def run(bounds=None):
+        unstable = None if bounds is None else bounds.unstable(net)
         r = run_engine(net, region, Spec.from_cases(cases),
-                       engine_time(engine, time_limit, t0, net, region),
+                       engine_time(engine, time_limit, t0, net, region, unstable),
                        -PROOF_SLACK, lambda x: checked(x) is not None, "certify --vnnlib",
                        initial_bounds=bounds)
         stats["engine_result"] = engine_summary(r)
