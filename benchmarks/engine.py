@@ -575,6 +575,7 @@ def write_network_info(names: list[str], entries: dict[str, dict]) -> None:
 
 
 def main() -> None:
+    global LOG
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", action="store_true", help="train the networks, then --generate, and stop")
     ap.add_argument("--generate", action="store_true", help="write ONNX + properties and stop")
@@ -595,7 +596,6 @@ def main() -> None:
     ap.add_argument("--marabou", nargs=4, metavar=("ONNX", "VNNLIB", "TIMEOUT", "THREADS"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
-    global LOG
     LOG = HERE / "results" / f"{args.log}.jsonl"
     if args.worker:
         return verify_worker()
