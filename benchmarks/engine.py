@@ -585,13 +585,13 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per instance (default 120)")
     ap.add_argument("--jobs", type=int, default=2, help="instances at a time (default 2: one per core)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N instances per network")
-    ap.add_argument("--fresh", action="store_true", help=f"forget the records in results/{LOG.name}")
+    ap.add_argument("--fresh", action="store_true", help="forget the records in results/NAME.jsonl (--log)")
     ap.add_argument("--log", default="engine", metavar="NAME",
                     help="results/NAME.jsonl holds the records, results/NAME.md/.json the report "
                          "(default: engine; another name keeps a separate run, e.g. one tool "
                          "re-measured after a change)")
     ap.add_argument("--report", action="store_true",
-                    help=f"run nothing: the report of the selection from results/{LOG.name}")
+                    help="run nothing: the report of the selection from results/NAME.jsonl (--log)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--marabou", nargs=4, metavar=("ONNX", "VNNLIB", "TIMEOUT", "THREADS"),
                     help=argparse.SUPPRESS)
