@@ -44,8 +44,9 @@ from ..progress import active, report, seconds
 from ..regions import Region
 from .context import ENGINES
 
-__all__ = ["ENGINES", "ENGINE_SHARE", "ENGINE_SHARE_LARGE", "LARGE_RELUS", "SMALL_MIP_RELUS", "STALL_CAP_S", "check_engine", "cheap_bounds",
-           "engine_summary", "engine_time", "method_of", "mip_bounds", "run_engine"]
+__all__ = ["ENGINES", "ENGINE_SHARE", "ENGINE_SHARE_LARGE", "LARGE_RELUS", "SMALL_MIP_RELUS",
+           "STALL_CAP_S", "check_engine", "cheap_bounds", "engine_summary", "engine_time",
+           "method_of", "mip_bounds", "run_engine"]
 
 #: Share of the time left that ``auto`` gives the engine (the MIP keeps the rest).
 ENGINE_SHARE = 0.5

@@ -256,8 +256,7 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
     def checked(x):
         return _confirm(model, x, region, cases, net)
 
-    def run(bounds=None):
-        unstable = None if bounds is None else bounds.unstable(net)
+    def run(bounds=None, unstable=None):
         r = run_engine(net, region, Spec.from_cases(cases),
                        engine_time(engine, time_limit, t0, net, region, unstable),
                        -PROOF_SLACK, lambda x: checked(x) is not None, "certify --vnnlib",
@@ -284,8 +283,9 @@ def _decide_case(model: LoadedModel, net: Network, case: PropertyCase, solver, t
             stats["bounds"] = bounds.report()
             stats["time_s"] = round(time.perf_counter() - t0, 4)
             return UNSAT, "bounds", None, None, stats
-        if bounds.unstable(net) > SMALL_MIP_RELUS:
-            answer, engine_result = run(bounds)
+        unstable = bounds.unstable(net)
+        if unstable > SMALL_MIP_RELUS:
+            answer, engine_result = run(bounds, unstable)
             if answer is not None:
                 return answer
     if engine_result is None:
