@@ -166,9 +166,8 @@ def test_bounds_contain_sampled_values(conv_net, kind):
 
 
 def test_concretisation_is_exact_and_attained():
-    """For an affine network the bound is the exact minimum over every region type (the L2
-    ball lies inside the box here, so its dual-norm bound is exact too), and the minimiser
-    the engine proposes as a candidate lies in the region and attains it."""
+    """For an affine network the bound is the exact minimum over every region type, and the
+    minimiser the engine proposes as a candidate lies in the region and attains it."""
     from verify.engine.concretize import minimizer, region_kind
 
     rng = np.random.default_rng(13)
@@ -185,15 +184,64 @@ def test_concretisation_is_exact_and_attained():
         C = rng.normal(size=(5, 3))
         lb = spec_bounds(cnet, region, rb, C)[0]
         A = C @ W
-        if isinstance(region, L2Ball):
-            exact = A @ c + C @ b - region.eps * np.linalg.norm(A * region.free, axis=1)
-        else:
-            exact = region.linear_bounds(A, C @ b)[0]
+        exact = region.linear_bounds(A, C @ b)[0]
         assert np.allclose(lb, exact, atol=1e-7), type(region).__name__
         points = minimizer(region_kind(region), region, A)
         for x, a, want in zip(points, A, exact - C @ b):
             assert contains(region, x)
             assert a @ x <= want + 1e-6 * (1 + abs(want)), type(region).__name__
+
+
+def _l2_box_minimum(a: np.ndarray, region: L2Ball) -> float:
+    """min aᵀx over the L2 ball within its box, independently: bisection on the multiplier λ
+    of the maximiser t_i = min(cap_i, λ|a_i|) of the fall Σ|a_i| t_i (KKT)."""
+    rate = np.abs(a)
+    cap = np.where(a >= 0, region.center - region.lo, region.hi - region.center)
+
+    def used(lam: float) -> float:
+        return float(np.sum(np.minimum(cap, lam * rate) ** 2))
+
+    lo, hi = 0.0, 1e9
+    if used(hi) <= region.eps ** 2:          # every pixel reaches its cap
+        lo = hi
+    else:
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if used(mid) <= region.eps ** 2 else (lo, mid)
+    return float(a @ region.center - np.sum(rate * np.minimum(cap, lo * rate)))
+
+
+def test_l2_ball_bounds_are_exact_where_the_box_cuts_the_ball():
+    """Images sit on the box's edges (most MNIST pixels are 0): a pixel at 0 can only rise, so
+    the ball's dual-norm bound alone is loose. Interval bounds and the engine's concretisation
+    both give the exact minimum over ball ∩ box, the engine's minimiser attains it, and no
+    sampled point (boundary included) is below it."""
+    from verify.engine.concretize import minimizer
+
+    rng = np.random.default_rng(21)
+    n = 30
+    W, b = rng.normal(size=(4, n)), rng.normal(size=4)
+    cnet = compile_network(Network((n,), [Affine(W, b, (4,))]))
+    c = np.where(rng.random(n) < 0.6, 0.0, np.where(rng.random(n) < 0.5, 1.0, rng.random(n)))
+    free = rng.random(n) < 0.8
+    looser = 0
+    for region in [L2Ball(c, 0.3), L2Ball(c, 1.5), L2Ball(c, 0.8, free=free), L2Ball(c, 20.0)]:
+        C = rng.normal(size=(6, 4))
+        A = C @ W
+        want = np.array([_l2_box_minimum(a, region) for a in A]) + C @ b
+        lower, upper = region.linear_bounds(A, C @ b)
+        assert np.allclose(lower, want, atol=1e-9)
+        assert np.allclose(upper, -np.array([_l2_box_minimum(-a, region) for a in A]) + C @ b,
+                           atol=1e-9)
+        rb = root_bounds(cnet, region, output=False)
+        assert np.allclose(spec_bounds(cnet, region, rb, C)[0], want, atol=1e-7)
+        for x, a, w in zip(minimizer("l2", region, A), A, want - C @ b):
+            assert contains(region, x) and a @ x <= w + 1e-7 * (1 + abs(w))
+        values = region.sample(rng, 400) @ A.T + C @ b
+        assert np.all(values >= lower - 1e-9) and np.all(values <= upper + 1e-9)
+        dual_norm = A @ c + C @ b - region.eps * np.linalg.norm(A * region.free, axis=1)
+        looser += int(np.sum(want > np.maximum(dual_norm, region._box_bounds(A, C @ b)[0]) + 1e-6))
+    assert looser > 0          # the case the old max(ball, box) rule left loose does occur
 
 
 def test_single_layer_relaxations_are_exact_where_they_should_be():

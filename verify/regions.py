@@ -17,7 +17,7 @@ region            set of images x                              exact in a MIP?
 :class:`PixelReveal` (the view of a debate's judge) is a finite set: each pixel shows its
 value or 0, with at most k more shown than already revealed; exact in a MIP (binary columns).
 
-Each region gives the exact (or, for the L2 ball, sound) minimum and maximum of any linear
+Each region gives the exact minimum and maximum of any linear
 function over itself (:meth:`Region.linear_bounds`) — the first-layer rule of interval
 bounds and the concretisation step of symbolic bounds — and adds its budget to a problem
 (:meth:`Region.encode`).
@@ -154,7 +154,8 @@ class LinfBall(_Ball):
 
 
 class L1Ball(_Ball):
-    """``Σ|x_i − c_i| ≤ eps`` within the box. Exact bounds by a fractional knapsack."""
+    """``Σ|x_i − c_i| ≤ eps`` within the box. Exact bounds by a fractional knapsack
+    (:func:`knapsack_gain`)."""
 
     norm_name = "L1"
 
@@ -164,7 +165,9 @@ class L1Ball(_Ball):
         # moving pixel i costs |δ_i| and changes A x at rate |A_i|: greedy by rate
         caps_up = np.where(A >= 0, self.hi - self.center, self.center - self.lo)
         caps_down = np.where(A >= 0, self.center - self.lo, self.hi - self.center)
-        return base - _knapsack(np.abs(A), caps_down, self.eps), base + _knapsack(np.abs(A), caps_up, self.eps)
+        rate = np.abs(A)
+        return (base - knapsack_gain(rate, caps_down, self.eps),
+                base + knapsack_gain(rate, caps_up, self.eps))
 
     def encode(self, builder, input_cols, free_idx):
         t = add_abs_deviation(builder, input_cols, self.center[free_idx], "region.l1_abs")
@@ -183,21 +186,11 @@ class L1Ball(_Ball):
         return np.clip(self.center + delta, self.lo, self.hi)
 
 
-def _knapsack(rate: np.ndarray, cap: np.ndarray, budget: float) -> np.ndarray:
-    """Per row: max Σ rate_i·t_i with 0 ≤ t_i ≤ cap_i and Σ t_i ≤ budget (greedy by rate)."""
-    order = np.argsort(-rate, axis=1)
-    r = np.take_along_axis(rate, order, axis=1)
-    k = np.take_along_axis(np.broadcast_to(cap, rate.shape), order, axis=1)
-    before = np.cumsum(k, axis=1) - k
-    take = np.clip(budget - before, 0.0, k)
-    return (r * take).sum(axis=1)
-
-
 class L2Ball(_Ball):
     """``Σ(x_i − c_i)² ≤ eps²`` within the box.
 
-    Linear bounds are sound but not exact (the ball's and the box's bounds, whichever is
-    tighter). In a MIP the region is represented by its box only — an outer
+    Linear bounds are exact (:func:`l2_box_gain`: the ball and the box together, not the
+    looser of the two alone). In a MIP the region is represented by its box only — an outer
     approximation — so exact L2 questions are posed as a minimal-L2 objective instead.
     """
 
@@ -205,17 +198,92 @@ class L2Ball(_Ball):
     norm_name = "L2"
 
     def linear_bounds(self, A, c=0.0):
-        box_lo, box_hi = self._box_bounds(A, c)
         A = _dense(A)
         base = A @ self.center + c
-        radius = self.eps * np.sqrt(((A * self.free) ** 2).sum(axis=1))
-        return np.maximum(box_lo, base - radius), np.minimum(box_hi, base + radius)
+        caps_up = np.where(A >= 0, self.hi - self.center, self.center - self.lo)
+        caps_down = np.where(A >= 0, self.center - self.lo, self.hi - self.center)
+        rate = np.abs(A)
+        return (base - l2_box_gain(rate, caps_down, self.eps)[0],
+                base + l2_box_gain(rate, caps_up, self.eps)[0])
 
     def sample(self, rng, count):
         delta = rng.normal(size=(count, self.size)) * self.free
         delta *= self.eps * rng.random((count, 1)) ** (1 / 8) / (
             np.linalg.norm(delta, axis=1, keepdims=True) + 1e-12)
         return np.clip(self.center + delta, self.lo, self.hi)
+
+
+#: The multiplier :func:`l2_box_gain` reports when every cap fits in the ball.
+UNBOUNDED = 1e30
+
+
+def _same(v):
+    return v
+
+
+def l2_box_gain(rate, cap, eps, xp=np, iterations: int | None = None, freeze=_same):
+    """Per row (last axis): an upper bound, exact once converged, on ``max Σ rate_i·t_i`` with
+    ``0 ≤ t_i ≤ cap_i`` and ``Σ t_i² ≤ eps²`` (``rate``, ``cap`` ≥ 0), and the multiplier
+    ``λ`` used (:data:`UNBOUNDED` when every cap fits in the ball).
+
+    How far a linear function ``aᵀx`` can fall over the L2 ball within the box is this with
+    ``rate = |a|`` and ``cap_i`` the room pixel i has in the falling direction. Maths: for any
+    ``λ > 0`` weak duality gives the bound ``D(λ) = Σ (rate_i t_i − t_i²/(2λ)) + eps²/(2λ)``
+    with ``t_i = min(cap_i, λ·rate_i)`` (the maximiser of the Lagrangian with multiplier
+    ``1/(2λ)``), equal to the maximum at the ``λ*`` where ``φ(λ) = Σ min(cap_i, λ·rate_i)²``
+    reaches ``eps²``. ``λ*`` is found by the active-set iteration
+    ``λ ← √((eps² − S) / R)`` (``S``: Σ cap² of the pixels saturated at ``λ``, ``R``: Σ rate²
+    of the others) from ``λ₀ = eps / ‖rate‖``: it rises monotonically and is exact once no
+    new pixel saturates (at most one step per pixel; ``iterations=None``: until then, numpy
+    only; a fixed count in JAX, where an unconverged ``λ`` only loosens the bound, never
+    unsound). ``xp``: the array module; ``freeze``: applied to ``λ`` (JAX passes
+    ``lax.stop_gradient``: by the envelope theorem the gradient needs none through ``λ``).
+    """
+    rate = xp.asarray(rate)
+    cap = xp.broadcast_to(xp.asarray(cap), rate.shape)
+    eps2 = xp.asarray(eps) ** 2
+    room = cap > 0
+    total = xp.sum(xp.where(room, rate * rate, 0.0), axis=-1, keepdims=True)
+    tiny = xp.finfo(rate.dtype).tiny
+    lam = xp.sqrt(eps2 / xp.maximum(total, tiny))
+    for _ in range(rate.shape[-1] + 1 if iterations is None else iterations):
+        free = lam * rate < cap
+        S = xp.sum(xp.where(free, 0.0, cap * cap), axis=-1, keepdims=True)
+        R = xp.sum(xp.where(free, rate * rate, 0.0), axis=-1, keepdims=True)
+        nxt = xp.where(R > 0, xp.sqrt(xp.maximum(eps2 - S, 0.0) / xp.where(R > 0, R, 1.0)),
+                       UNBOUNDED)
+        if iterations is None and np.array_equal(nxt, lam):
+            break
+        lam = nxt
+    lam = xp.maximum(freeze(lam), tiny)
+    t = xp.minimum(cap, lam * rate)
+    gain = xp.sum(rate * t, axis=-1) + (eps2 - xp.sum(t * t, axis=-1)) * (0.5 / lam[..., 0])
+    return xp.where(eps2 > 0, gain, 0.0), lam[..., 0]
+
+
+def knapsack_gain(rate, cap, budget, xp=np, iterations: int = 64, freeze=_same):
+    """Per row (last axis): an upper bound, exact up to the bisection's resolution, on
+    ``max Σ rate_i·t_i`` with ``0 ≤ t_i ≤ cap_i`` and ``Σ t_i ≤ budget`` (``rate``, ``cap``
+    ≥ 0): how far ``aᵀx`` can fall over the L1 ball within the box (``rate = |a|``), and,
+    with ``cap = 1`` and ``budget = k``, the sum of the ``k`` largest rates (the k-pixel ball).
+
+    Maths: by LP duality the maximum is ``min over τ ≥ 0`` of ``budget·τ + Σ cap_i·(rate_i −
+    τ)₊``, and every ``τ ≥ 0`` bounds it from above; the minimising ``τ*`` is the rate at
+    which the caps of the faster pixels fill the budget (``h(τ) = Σ_{rate_i > τ} cap_i ≤
+    budget``). ``iterations`` bisection steps on ``[0, max rate]`` keep ``h(τ) ≤ budget``
+    at the upper end, whose dual value is returned: sound whatever the count, exact at
+    convergence. ``xp``, ``freeze``: as in :func:`l2_box_gain`.
+    """
+    rate = xp.asarray(rate)
+    cap = xp.broadcast_to(xp.asarray(cap), rate.shape)
+    lo = xp.zeros_like(rate[..., :1])
+    hi = xp.max(rate, axis=-1, keepdims=True)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        over = xp.sum(xp.where(rate > mid, cap, 0.0), axis=-1, keepdims=True) > budget
+        lo, hi = xp.where(over, mid, lo), xp.where(over, hi, mid)
+    tau = freeze(hi)
+    return budget * tau[..., 0] + xp.sum(cap * xp.maximum(rate - tau, 0.0), axis=-1)
 
 
 class L0Ball(Region):

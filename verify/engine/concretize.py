@@ -8,28 +8,43 @@ Each :class:`verify.regions.Region` is described to JAX by a kind and six arrays
   ``Σ max(a_i, 0)·lo_i + min(a_i, 0)·hi_i`` — exact;
 * ``l1`` (``Σ|x_i − c_i| ≤ ε`` within the box): ``aᵀc`` minus the fractional knapsack
   ``max Σ |a_i| t_i`` s.t. ``0 ≤ t_i ≤ cap_i`` (how far pixel i may move in the decreasing
-  direction inside its box) and ``Σ t_i ≤ ε``, solved greedily by rate ``|a_i|`` — exact;
-* ``l2`` (``‖x − c‖₂ ≤ ε`` within the box): the larger of the dual-norm bound
-  ``aᵀc − ε‖a_free‖₂`` (1/2 + 1/2 = 1) and the box bound — sound, not always exact;
+  direction inside its box) and ``Σ t_i ≤ ε``, by its LP dual at the threshold rate found by
+  bisection (:func:`verify.regions.knapsack_gain`) — exact up to the bisection's resolution;
+* ``l2`` (``‖x − c‖₂ ≤ ε`` within the box): ``aᵀc`` minus ``max Σ |a_i| t_i`` s.t.
+  ``0 ≤ t_i ≤ cap_i`` (as for ``l1``) and ``Σ t_i² ≤ ε²``, the Lagrangian bound at the
+  multiplier found by an active-set iteration (:func:`verify.regions.l2_box_gain`) — exact
+  once converged;
 * ``l0`` (at most ``k`` pixels differ from ``c``): ``aᵀc`` minus the sum of the ``k`` largest
-  single-pixel decreases ``max(a_i(c_i − lo_i), a_i(c_i − hi_i), 0)`` — exact.
+  single-pixel decreases ``max(a_i(c_i − lo_i), a_i(c_i − hi_i), 0)``, the knapsack above
+  with caps 1 and budget ``k`` — exact.
+
+Neither needs a sort (slow on a CPU, and slower still to differentiate): both are dual
+bounds, valid at *any* multiplier, so a multiplier found to finite precision (held constant
+under differentiation: by the envelope theorem the gradient needs none through it) can only
+loosen the bound, never make it unsound.
 
 Fixed pixels (``lo = hi = c``) contribute constants in every case. Besides the bound, each
 function returns a *magnitude* ``Σ|a_i|·max(|lo_i|, |hi_i|)``: float round-off in the bound is
 a tiny multiple of it (see :mod:`verify.engine.crown` for the safety margin).
 
 :func:`minimizer` gives, on the host, a point of the region attaining the bound (for the L2
-ball, the point of whichever bound was used): the candidate counterexample of a subdomain.
+ball, within a relative 1e-9 of it): the candidate counterexample of a subdomain.
 :func:`project` maps points back into the region (attacks), :func:`contains` checks membership
 exactly.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..regions import L0Ball, L1Ball, L2Ball, Region
+from ..regions import L0Ball, L1Ball, L2Ball, Region, knapsack_gain, l2_box_gain
+
+#: Active-set steps of the L2 multiplier and bisection steps of the knapsack threshold
+#: (float32 search: further steps change nothing; an unconverged one only loosens a bound).
+L2_STEPS = 16
+BISECTIONS = 40
 
 #: Radius fraction the attack projects onto, so float round-off never leaves the ball.
 INSIDE = 1.0 - 1e-9
@@ -72,23 +87,16 @@ def concretize(kind: str, reg: tuple, A, c):
     if kind == "box":
         return box, mag
     base = c + jnp.sum(A * center, axis=-1)
+    rate = jnp.abs(A)
+    cap = jnp.where(A >= 0, center - lo, hi - center)      # room in the falling direction
+    freeze = jax.lax.stop_gradient
     if kind == "l2":
-        ball = base - eps * _safe_sqrt(jnp.sum((A * free) ** 2, axis=-1))
-        return jnp.maximum(box, ball), mag
+        return base - l2_box_gain(rate, cap, eps, jnp, L2_STEPS, freeze)[0], mag
     if kind == "l1":
-        rate = jnp.abs(A)
-        cap = jnp.where(A >= 0, center - lo, hi - center)
-        order = jnp.argsort(-rate, axis=-1)
-        r = jnp.take_along_axis(rate, order, axis=-1)
-        cp = jnp.take_along_axis(jnp.broadcast_to(cap, rate.shape), order, axis=-1)
-        before = jnp.cumsum(cp, axis=-1) - cp
-        take = jnp.clip(eps - before, 0.0, cp)
-        return base - jnp.sum(r * take, axis=-1), mag
+        return base - knapsack_gain(rate, cap, eps, jnp, BISECTIONS, freeze), mag
     if kind == "l0":
         drop = -jnp.minimum(A * (hi - center), A * (lo - center))       # ≥ 0
-        ranked = -jnp.sort(-drop, axis=-1)
-        keep = jnp.arange(drop.shape[-1]) < k
-        return base - jnp.sum(jnp.where(keep, ranked, 0.0), axis=-1), mag
+        return base - knapsack_gain(drop, 1.0, k, jnp, BISECTIONS, freeze), mag
     raise InvalidInputError(f"unknown region kind {kind!r}")
 
 
@@ -103,13 +111,10 @@ def minimizer(kind: str, region: Region, A: np.ndarray) -> np.ndarray:
     if kind == "box":
         return box_point
     if kind == "l2":
-        free = region.free
-        g = A * free
-        norm = np.linalg.norm(g, axis=1, keepdims=True)
-        ball_point = np.clip(c - region.eps * INSIDE * g / np.where(norm > 0, norm, 1.0), lo, hi)
-        box_val = np.sum(A * box_point, axis=1)
-        ball_val = np.sum(A * c, axis=1) - region.eps * norm[:, 0]
-        return np.where((ball_val > box_val)[:, None], ball_point, box_point)
+        rate, cap = np.abs(A), np.where(A >= 0, c - lo, hi - c)
+        lam = l2_box_gain(rate, cap, region.eps)[1]
+        t = np.minimum(cap, lam[:, None] * rate) * INSIDE
+        return np.clip(c - np.sign(A) * t, lo, hi)
     x = np.tile(c, (A.shape[0], 1))
     if kind == "l1":
         cap = np.where(A >= 0, c - lo, hi - c)
