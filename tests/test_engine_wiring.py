@@ -174,7 +174,7 @@ def test_cli_engine_bab_json_shows_the_stage():
 
 def test_engine_time_shares():
     """``bab`` has all the time left, ``auto`` half (most of it when many ReLUs are unstable
-    and the engine cannot stall); without a limit ``auto`` caps the engine only where it may
+    and the engine cannot stall, or when the caller puts the engine first); without a limit ``auto`` caps the engine only where it may
     end in undecidable leaves (L2, k pixels)."""
     import time
 
@@ -189,6 +189,9 @@ def test_engine_time_shares():
         10.0 * engine_stage.ENGINE_SHARE_LARGE, abs=0.5)
     assert engine_stage.engine_time("auto", 10.0, t0, None, box, few) == pytest.approx(5.0, abs=0.5)
     assert engine_stage.engine_time("auto", 10.0, t0, None, ball, many) == pytest.approx(5.0, abs=0.5)
+    # min-adv's card, L∞ and L2 searches: the engine first whatever the count
+    assert engine_stage.engine_time("auto", 10.0, t0, None, ball, few, engine_first=True) == \
+        pytest.approx(10.0 * engine_stage.ENGINE_SHARE_LARGE, abs=0.5)
     assert engine_stage.engine_time("auto", None, t0, None, budget_region(x, 0.1, "linf")) is None
     assert engine_stage.engine_time("bab", None, t0, None, budget_region(x, 0.1, "l2")) is None
     for region in (budget_region(x, 0.1, "l2"), budget_region(x, pixels=1)):

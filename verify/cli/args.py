@@ -160,8 +160,9 @@ ENGINE_HELP = ("how to decide: auto (default) = cheap bounds, then the bound eng
 #: The ``--engine`` help of ``min-adv-*``.
 MIN_ADV_ENGINE_HELP = ("how to prove minimality: auto (default) = a MIP for networks whose bounds "
                        "leave few ReLUs unstable, else a radius search on the bound engine "
-                       "(attack, alpha-CROWN, branch and bound per radius) in half the time "
-                       "left, then the MIP from its best example and proven bound; bab = the "
+                       "(attack, alpha-CROWN, branch and bound per radius) in 90%% of the "
+                       "time left (half for L1, where the MIP often finishes), then the MIP "
+                       "from its best example and proven bound; bab = the "
                        "engine's radius search only; mip = heuristic, bounds and MIP only")
 #: The ``--engine`` help of ``explain``.
 EXPLAIN_ENGINE_HELP = ("how each 'can the free pixels change the label?' check is settled after "

@@ -87,10 +87,13 @@ def method_of(stage: str) -> str:
 
 
 def engine_time(engine: str, time_limit: float | None, t0: float, network: Network | None = None,
-                region: Region | None = None, unstable: int | None = None) -> float | None:
+                region: Region | None = None, unstable: int | None = None,
+                engine_first: bool = False) -> float | None:
     """Seconds the engine may run: all that is left under ``bab``; under ``auto``
     :data:`ENGINE_SHARE` of it, or :data:`ENGINE_SHARE_LARGE` when ``unstable`` (the cheap
-    bounds' unstable ReLUs) exceeds :data:`LARGE_RELUS` and the engine cannot stall (below).
+    bounds' unstable ReLUs) exceeds :data:`LARGE_RELUS` and the engine cannot stall (below),
+    or when the caller says the MIP rarely finishes what the engine leaves open
+    (``engine_first``, with a time limit).
     Without a time limit: None (no limit), except under ``auto`` where the engine may stall
     on leaves it cannot decide (an L2 or k-pixel ``region``, a ``network`` with max-pool
     layers): then :data:`STALL_CAP_S`, and the MIP has the rest."""
@@ -100,7 +103,7 @@ def engine_time(engine: str, time_limit: float | None, t0: float, network: Netwo
     left = max(0.0, time_limit - (time.perf_counter() - t0))
     if engine == "bab":
         return left
-    large = unstable is not None and unstable > LARGE_RELUS and not stall
+    large = engine_first or (unstable is not None and unstable > LARGE_RELUS and not stall)
     return (ENGINE_SHARE_LARGE if large else ENGINE_SHARE) * left
 
 
