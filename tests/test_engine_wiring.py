@@ -175,7 +175,7 @@ def test_cli_engine_bab_json_shows_the_stage():
 def test_engine_time_shares():
     """``bab`` has all the time left, ``auto`` half (most of it when many ReLUs are unstable
     and the engine cannot stall, or when the caller puts the engine first); without a limit ``auto`` caps the engine only where it may
-    end in undecidable leaves (L2, k pixels)."""
+    end in slow or undecidable leaves (L2, k pixels, max-pool)."""
     import time
 
     x = np.full(4, 0.5)

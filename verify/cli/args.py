@@ -152,7 +152,7 @@ ENGINE_HELP = ("how to decide: auto (default) = cheap bounds, then the bound eng
                "(90%% when over 200 ReLUs are unstable and the region is a box or L1 ball), "
                "then LP bounds and a MIP built on the engine's bounds for what is still open "
                "(networks with few unstable ReLUs go straight to the MIP); bab = the bound "
-               "engine only (unknown where it cannot decide, e.g. L2 or --pixels leaves); "
+               "engine only (unknown where it cannot decide, e.g. max-pool leaves); "
                "mip = attack, bounds and MIP only (no engine). The JSON's 'stage' says what "
                "settled it")
 

@@ -10,7 +10,7 @@
   :data:`LARGE_RELUS` ReLUs are unstable: the MIP does not finish such questions in the time
   the engine would give up) — skipped when at most :data:`SMALL_MIP_RELUS` ReLUs are
   unstable — then, only if the engine leaves the question open (a time limit, or leaves
-  it cannot decide: max-pool subdomains, L2 / k-pixel leaves), the MIP pipeline, whose
+  it cannot decide: max-pool subdomains), the MIP pipeline, whose
   big-M values are the engine's intermediate bounds intersected with the interval,
   symbolic and LP bounds;
 * ``bab``: the engine only (with the whole time limit); what it cannot decide is ``unknown``;
@@ -62,7 +62,8 @@ LARGE_RELUS = 200
 #: the engine's first call on a network pays seconds of JIT compilation.
 SMALL_MIP_RELUS = 20
 #: Without a time limit, ``auto`` gives the engine at most this many seconds where its
-#: branch and bound may end in leaves it cannot decide (L2 / k-pixel regions, max-pool).
+#: branch and bound may end in leaves it cannot decide (max-pool) or decides slowly (L2 /
+#: k-pixel regions: a QP or a MILP per leaf).
 STALL_CAP_S = 120.0
 #: Seconds between two progress lines of a branch and bound.
 PROGRESS_EVERY_S = 2.0
@@ -95,8 +96,9 @@ def engine_time(engine: str, time_limit: float | None, t0: float, network: Netwo
     or when the caller says the MIP rarely finishes what the engine leaves open
     (``engine_first``, with a time limit).
     Without a time limit: None (no limit), except under ``auto`` where the engine may stall
-    on leaves it cannot decide (an L2 or k-pixel ``region``, a ``network`` with max-pool
-    layers): then :data:`STALL_CAP_S`, and the MIP has the rest."""
+    on leaves it cannot decide (a ``network`` with max-pool layers) or decides slowly (an L2
+    or k-pixel ``region``: a QP or MILP per leaf): then :data:`STALL_CAP_S`, and the MIP
+    has the rest."""
     stall = engine == "auto" and _may_stall(network, region)
     if time_limit is None:
         return STALL_CAP_S if stall else None
