@@ -261,6 +261,20 @@ def l2_box_gain(rate, cap, eps, xp=np, iterations: int | None = None, freeze=_sa
     return xp.where(eps2 > 0, gain, 0.0), lam[..., 0]
 
 
+def bisect_threshold(top, rises, iterations: int, xp=np):
+    """Per row: bracket by bisection on ``[0, top]`` (``top``: shape (..., 1)) the threshold
+    where the monotone test ``rises(θ)`` (True where the threshold must go higher) turns
+    False. Returns ``(lo, hi)``: ``rises`` held at every ``lo`` it moved to, failed at every
+    ``hi`` (the ends never tested stay 0 and ``top``). The knapsack's threshold, the L1
+    projection's soft threshold and the attack's "few largest" all use it."""
+    lo, hi = xp.zeros_like(top), top
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        up = rises(mid)
+        lo, hi = xp.where(up, mid, lo), xp.where(up, hi, mid)
+    return lo, hi
+
+
 def knapsack_gain(rate, cap, budget, xp=np, iterations: int = 64, freeze=_same):
     """Per row (last axis): an upper bound, exact up to the bisection's resolution, on
     ``max Σ rate_i·t_i`` with ``0 ≤ t_i ≤ cap_i`` and ``Σ t_i ≤ budget`` (``rate``, ``cap``
@@ -276,12 +290,10 @@ def knapsack_gain(rate, cap, budget, xp=np, iterations: int = 64, freeze=_same):
     """
     rate = xp.asarray(rate)
     cap = xp.broadcast_to(xp.asarray(cap), rate.shape)
-    lo = xp.zeros_like(rate[..., :1])
-    hi = xp.max(rate, axis=-1, keepdims=True)
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        over = xp.sum(xp.where(rate > mid, cap, 0.0), axis=-1, keepdims=True) > budget
-        lo, hi = xp.where(over, mid, lo), xp.where(over, hi, mid)
+    _, hi = bisect_threshold(
+        xp.max(rate, axis=-1, keepdims=True),
+        lambda t: xp.sum(xp.where(rate > t, cap, 0.0), axis=-1, keepdims=True) > budget,
+        iterations, xp)
     tau = freeze(hi)
     return budget * tau[..., 0] + xp.sum(cap * xp.maximum(rate - tau, 0.0), axis=-1)
 

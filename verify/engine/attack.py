@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..regions import bisect_threshold
 from .concretize import project
 from .model import Plan, forward
 
@@ -39,12 +40,8 @@ def _largest(a, few: int):
     bisection's resolution may add a few more; rows with fewer non-zero entries: all of
     them), by bisection on the threshold — a sort or ``top_k`` costs ten times as much on a
     CPU."""
-    lo = jnp.zeros_like(a[..., :1])
-    hi = jnp.max(a, axis=-1, keepdims=True)
-    for _ in range(30):
-        mid = 0.5 * (lo + hi)
-        enough = jnp.sum(a > mid, axis=-1, keepdims=True) >= few
-        lo, hi = jnp.where(enough, mid, lo), jnp.where(enough, hi, mid)
+    lo, _ = bisect_threshold(jnp.max(a, axis=-1, keepdims=True),
+                             lambda t: jnp.sum(a > t, axis=-1, keepdims=True) >= few, 30, jnp)
     return a > lo
 
 

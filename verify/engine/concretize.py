@@ -39,7 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..regions import L0Ball, L1Ball, L2Ball, Region, knapsack_gain, l2_box_gain
+from ..regions import (L0Ball, L1Ball, L2Ball, Region, bisect_threshold, knapsack_gain,
+                       l2_box_gain)
 
 #: Active-set steps of the L2 multiplier and bisection steps of the knapsack threshold
 #: (float32 search: further steps change nothing; an unconverged one only loosens a bound).
@@ -184,11 +185,9 @@ def _project_l1(d, radius):
     result lies inside the ball (at most the bisection's resolution short of the exact
     projection)."""
     a = jnp.abs(d)
-    lo = jnp.zeros_like(a[..., :1])
-    hi = jnp.max(a, axis=-1, keepdims=True)
-    for _ in range(BISECTIONS):
-        mid = 0.5 * (lo + hi)
-        over = jnp.sum(jnp.maximum(a - mid, 0.0), axis=-1, keepdims=True) > radius
-        lo, hi = jnp.where(over, mid, lo), jnp.where(over, hi, mid)
+    _, hi = bisect_threshold(
+        jnp.max(a, axis=-1, keepdims=True),
+        lambda t: jnp.sum(jnp.maximum(a - t, 0.0), axis=-1, keepdims=True) > radius,
+        BISECTIONS, jnp)
     inside = jnp.sum(a, axis=-1, keepdims=True) <= radius
     return jnp.where(inside, d, jnp.sign(d) * jnp.maximum(a - hi, 0.0))
