@@ -49,7 +49,8 @@ TARGETS = {"twoclass": 20.0, "multiclass": 120.0, "cnn": 300.0}
 def _summary(r) -> dict:
     return {"status": r.status, "size": r.size, "time_s": round(r.time_s, 3), "calls": r.calls,
             "checks": r.checks, "backend": r.backend,
-            "exact_time_s": r.stats.get("exact_time_s"), "engine_time_s": r.stats.get("engine_time_s")}
+            "exact_time_s": r.stats.get("exact_time_s"), "engine_time_s": r.stats.get("engine_time_s"),
+            "mip_first_checks": r.stats.get("mip_first_checks")}
 
 
 def _engine(r: dict) -> str:

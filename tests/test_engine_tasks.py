@@ -239,6 +239,24 @@ def test_engine_explanation_on_bundled_network_is_sound(bundled, digits):
         assert engine_checks > 0 if engine == "bab" else engine_checks == 0, (engine, r.checks)
 
 
+def test_auto_explanation_checks_go_to_the_cheaper_stage_first():
+    """``StageCosts``: the engine goes first until it has cost more per hard check than the
+    MIP; then the MIP does, with an engine try every ``PROBE_EVERY``-th check, and a cheap
+    engine try hands the first place back."""
+    from verify.tasks.explain import PROBE_EVERY, StageCosts
+
+    costs = StageCosts()
+    assert costs.engine_first()                     # nothing measured yet
+    costs.record(2.0, 0.5)                          # engine open after 1.5 s, MIP 0.5 s
+    assert costs.engine is not None and costs.mip is not None and costs.engine > costs.mip
+    order = [costs.engine_first() for _ in range(2 * PROBE_EVERY)]
+    assert order.count(True) == 2 and order[PROBE_EVERY - 1] and order[-1], order
+    assert costs.direct == 2 * (PROBE_EVERY - 1)
+    for _ in range(10):
+        costs.record(0.05, None)                    # the engine settles checks quickly now
+    assert costs.engine_first() and costs.engine_first()
+
+
 def test_minimum_explanation_seeds_many_sets(bundled, digits):
     """The hitting-set master starts from many adversarial pixel sets (the seeding on its own,
     a few seconds): every set is a real witness (inside the ±eps range, another label ahead on

@@ -32,7 +32,8 @@ How ``explain`` decides, pixel set by pixel set (the "free set" F = pixels \\ E)
      checks without a split; branch and bound over ReLU phases settles more (under ``auto``
      within :data:`ENGINE_CHECK_S` seconds per check, and only where the bounds leave more
      than :data:`~verify.tasks.engine_stage.SMALL_MIP_RELUS` ReLUs unstable: below that the
-     MIP is faster); an engine counterexample is a
+     MIP is faster; and only while the engine has cost no more per check than the MIP,
+     :class:`StageCosts`); an engine counterexample is a
      witness once the network gives it a lead of :data:`WITNESS_MARGIN` and the model's own
      runtime labels it differently;
    * ``exact`` — a feasibility MIP, the one encoding built at the start narrowed to this
@@ -82,6 +83,10 @@ from .explain_choices import METHODS, ORDERS  # noqa: E402  (also read by the CL
 CHECK_KINDS = ("witness", "bounds", "attack", "alpha-crown", "bab", "exact")
 #: Under ``engine="auto"``: seconds the bound engine may spend on one check before the MIP.
 ENGINE_CHECK_S = 2.0
+#: Under ``engine="auto"`` (:class:`StageCosts`): weight of the newest check in the running
+#: cost of each way, and how often a hard check tries the engine while the MIP goes first.
+COST_WEIGHT = 0.3
+PROBE_EVERY = 8
 #: ``backend="auto"`` uses the first installed of these, fastest first as measured on the
 #: explanation checks (benchmarks/results/explain.md); one that refuses the problem's size
 #: (CPLEX Community Edition: 1000 columns) hands over to the next.
@@ -94,6 +99,43 @@ WITNESS_MARGIN = 1e-4
 
 #: progress(decided, total, kept): called after every decided pixel batch.
 Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class StageCosts:
+    """Under ``engine="auto"``: whether a *hard* check (one whose interval / symbolic bounds
+    leave more than :data:`~verify.tasks.engine_stage.SMALL_MIP_RELUS` ReLUs unstable) asks
+    the bound engine before the MIP. Each way is timed per hard check, as an exponential
+    moving average (weight :data:`COST_WEIGHT` on the newest): ``engine`` is the whole cost of
+    a check that went to the engine first (with the MIP it handed an open check to), ``mip``
+    the MIP's time on every hard check that reached it (handed over or sent directly). The
+    engine goes first while it has cost at most as much per check as the MIP (and before
+    both are measured); otherwise the MIP does, and every :data:`PROBE_EVERY`-th hard check
+    still tries the engine so that its cost stays current. Only the order changes: either
+    way a check is settled by a sound proof or a confirmed witness."""
+
+    engine: float | None = None
+    mip: float | None = None
+    skipped: int = 0        # hard checks sent straight to the MIP since the last engine try
+    direct: int = 0         # all hard checks sent straight to the MIP (reported)
+
+    def engine_first(self) -> bool:
+        if self.engine is None or self.mip is None or self.engine <= self.mip \
+                or self.skipped + 1 >= PROBE_EVERY:
+            self.skipped = 0
+            return True
+        self.skipped += 1
+        self.direct += 1
+        return False
+
+    def record(self, engine_s: float | None, mip_s: float | None) -> None:
+        """One hard check's cost: ``engine_s`` if it went to the engine first, ``mip_s`` if it
+        reached the MIP."""
+        if engine_s is not None:
+            self.engine = engine_s if self.engine is None else \
+                COST_WEIGHT * engine_s + (1 - COST_WEIGHT) * self.engine
+        if mip_s is not None:
+            self.mip = mip_s if self.mip is None else COST_WEIGHT * mip_s + (1 - COST_WEIGHT) * self.mip
 
 
 @dataclass
@@ -181,6 +223,7 @@ class RobustnessChecker:
         self._expect_flip = False
         self._spec = None
         self._engine_options = None
+        self.costs = StageCosts()
 
     @property
     def solver(self):
@@ -229,6 +272,7 @@ class RobustnessChecker:
         """(True, None): proven robust; (False, w): witness ``w``; (None, None): undecided."""
         region = self.region(free)
         query = self.query(VERIFY_MARGIN)
+        hard, engine_s = False, None      # a hard check under auto; its engine time, if asked
         if self.cheap:
             w = self.witnessed(free)
             if w is not None:
@@ -244,18 +288,27 @@ class RobustnessChecker:
             if x is not None:
                 self.counts["attack"] += 1
                 return False, self.store(x)
-            if self.engine == "bab" or (self.engine == "auto" and not self.small(bounds)):
+            hard = self.engine == "auto" and not self.small(bounds)
+            if self.engine == "bab" or (hard and self.costs.engine_first()):
+                started = time.perf_counter()
                 robust, x = self.engine_check(region, bounds)
-                if robust:
-                    self._accept(region)
-                    return True, None
-                if x is not None:
+                if robust or x is not None:
+                    if hard:
+                        self.costs.record(time.perf_counter() - started, None)
+                    if robust:
+                        self._accept(region)
+                        return True, None
                     return False, self.store(x)
                 if self.engine == "bab":
                     return None, None
+                engine_s = time.perf_counter() - started
         if self.out_of_time():
             return None, None
+        t = time.perf_counter()
         robust, x = self.exact(region, bounds)
+        if hard:
+            mip_s = time.perf_counter() - t
+            self.costs.record(None if engine_s is None else engine_s + mip_s, mip_s)
         if robust is None and x is None:
             return None, None
         self.counts["exact"] += 1
@@ -551,6 +604,7 @@ def _explanation(ctx: TaskContext, plan: _Plan, checker: RobustnessChecker | Bnn
              "undecided_pixels": int(undecided.size), "exact_time_s": round(checker.exact_time, 4),
              "engine": getattr(checker, "engine", None),
              "engine_time_s": round(getattr(checker, "engine_time", 0.0), 4),
+             "mip_first_checks": getattr(getattr(checker, "costs", None), "direct", 0),
              "free_pixels": int(free.sum()), **extra}
     if undecided.size or len(confirmed) < len(explanation):
         status = _stopped_status(checker) or ExplanationStatus.UNPROVEN
