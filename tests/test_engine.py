@@ -431,6 +431,42 @@ def test_decide_l2_never_wrong():
                 assert contains(region, res.x) and spec.holds(net.forward(res.x[None])[0]) is not None
 
 
+@pytest.mark.parametrize("seed", [5, 7])
+def test_resumed_search_agrees_with_brute_force(seed):
+    """A search stopped after its first batch leaves a frontier; continuing from it over the
+    same ball or a smaller one (``resume``) gives the brute-force verdict of that ball."""
+    rng = np.random.default_rng(seed)
+    # the first search branches one subdomain per batch: most stop with a frontier
+    ONE_PARENT = EngineOptions(**{**OPTIONS.__dict__, "batch_size": 2})
+    verdicts: dict = {}
+    for trial in range(40):
+        net, weights = tiny_network(rng, n_in=4, hidden=(6, 5), n_out=3)
+        c = rng.uniform(0.3, 0.7, 4)
+        big, small = LinfBall(c, 0.3), LinfBall(c, rng.choice([0.3, 0.27]))
+        a = rng.normal(size=3)
+        sampled = float((net.forward(big.sample(rng, 2000)) @ a).min())
+        thr = sampled + rng.choice([-1, 1]) * 10 ** rng.uniform(-3, -1.5) * (1 + abs(sampled))
+        spec = Spec([(a[None], np.array([thr]))])
+        batches: list = []
+        first = decide(net, big, spec, options=ONE_PARENT, on_progress=batches.append,
+                       should_stop=lambda: len(batches) >= 1)
+        if first.frontier is None:
+            continue                 # settled before branching, or within one batch
+        assert first.status == "interrupted"
+        low = brute_min(_pieces(weights, small), a, small)
+        if abs(low - thr) < 1e-4 * (1 + abs(low)):
+            continue                 # too close to the boundary to tell
+        res = decide(net, small, spec, options=OPTIONS, resume=first.frontier)
+        assert "resumed_subdomains" in res.stats or res.stage == "attack", res.stats
+        _check_answer(res, net, small, spec, 0.0, "counterexample" if low < thr else "verified", "linf")
+        verdicts[res.status] = verdicts.get(res.status, 0) + 1
+        # a frontier of another spec is ignored: the search starts from the root
+        other = Spec([(a[None], np.array([thr - 1.0]))])
+        assert "resumed_subdomains" not in decide(net, small, other, options=OPTIONS,
+                                                  resume=first.frontier).stats
+    assert verdicts.get("verified", 0) >= 3 and sum(verdicts.values()) >= 8, verdicts
+
+
 # -- search controls -----------------------------------------------------------------------------
 
 def _hard_instance():

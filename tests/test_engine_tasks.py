@@ -257,6 +257,31 @@ def test_auto_explanation_checks_go_to_the_cheaper_stage_first():
     assert costs.engine_first() and costs.engine_first()
 
 
+def test_auto_explanation_turns_with_tiny_caps_reach_the_mip_answer(monkeypatch):
+    """Every check hard and every turn's cap tiny (1 ms, growing 4-fold a round): the engine
+    (continuing its branch and bound across turns) and the MIP take turns until one settles
+    each check; the explanation is the one ``engine="mip"`` finds, and it forces the label."""
+    import verify.tasks.engine_stage as engine_stage
+    import verify.tasks.explain as explain_module
+
+    monkeypatch.setattr(engine_stage, "SMALL_MIP_RELUS", -1)
+    for name, value in (("ENGINE_CHECK_S", 1e-3), ("MIP_CAP_S", 1e-3), ("MIP_CAP_FACTOR", 0.0)):
+        monkeypatch.setattr(explain_module, name, value)
+    rng = np.random.default_rng(11)
+    turns = 0
+    for seed, eps in ((2, None), (3, 0.35), (4, 0.5)):
+        model = load_model(tiny_dense(6, [8, 6], 3, seed=seed))
+        center = rng.random(6)
+        reference = explain(model, center, eps=eps, engine="mip")
+        r = explain(model, center, eps=eps, engine="auto")
+        assert r.status == "minimal" and r.pixels == reference.pixels, (r.checks, reference.checks)
+        kept = np.zeros(6, dtype=bool)
+        kept[r.pixels] = True
+        assert _forces_label(model, center, kept, eps)
+        turns += r.checks["exact"] + r.checks["bab"] + r.checks["alpha-crown"]
+    assert turns > 0
+
+
 def test_minimum_explanation_seeds_many_sets(bundled, digits):
     """The hitting-set master starts from many adversarial pixel sets (the seeding on its own,
     a few seconds): every set is a real witness (inside the ±eps range, another label ahead on

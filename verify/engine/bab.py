@@ -68,10 +68,24 @@ class Domain:
 
 
 @dataclass
+class Frontier:
+    """The subdomains a search stopped by its time limit (or a stop request) left open, with
+    the disjuncts ``Cs`` / ``thrs`` it was proving. Together with the subdomains it dropped
+    (each proven over the whole region), they cover every ReLU phase pattern of every open
+    disjunct; so a later search over a region *contained in* that one may start from these
+    alone (:meth:`BranchAndBound.resumed`)."""
+
+    domains: list
+    Cs: np.ndarray
+    thrs: np.ndarray
+
+
+@dataclass
 class BabOutcome:
     status: str                  # "verified", "counterexample", "unknown", "time_limit", "interrupted"
     bound: float                 # lowest value over the open subdomains (proved value if verified)
     counterexample: np.ndarray | None = None
+    frontier: Frontier | None = None      # time_limit / interrupted: the open subdomains
 
 
 class BranchAndBound:
@@ -108,8 +122,24 @@ class BranchAndBound:
         self.stats = {"subdomains": 0, "batches": 0, "max_queue": 0, "fsb_evaluations": 0,
                       "leaf_lps": 0, "depth_first_batches": 0, "max_depth": 0}
         self.counter = itertools.count()
-        self.unknown_leaves: list[float] = []
+        self.unknown_leaves: list[Domain] = []
         self.min_verified = np.inf            # lowest proven value of a dropped subdomain
+
+    def resumed(self, frontier: Frontier) -> list[Domain] | None:
+        """The open subdomains of an earlier search over a region containing this one, ready
+        to be bounded here (None if it proved other disjuncts). Sound: every subdomain it
+        dropped was proven over the larger region, hence over this one. A subdomain whose
+        splits this region's bounds contradict (a ReLU fixed active whose input is below 0
+        here, or inactive above 0) holds no point of this region and is dropped."""
+        if frontier.Cs.shape != self.Cs.shape or not np.array_equal(frontier.Cs, self.Cs) \
+                or not np.array_equal(frontier.thrs, self.thrs):
+            return None
+        out = []
+        for d in frontier.domains:
+            if np.any((d.splits > 0) & (self.relu_u < 0)) or np.any((d.splits < 0) & (self.relu_l > 0)):
+                continue
+            out.append(Domain(d.disjunct, -np.inf, d.splits, d.alphas, d.pools, d.betas, -1, d.depth))
+        return out
 
     # -- batches ---------------------------------------------------------------------------------
     def _clamped(self, splits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -447,8 +477,14 @@ class BranchAndBound:
         stack: list = []
 
         def lowest() -> float:
-            vals = ([heap[0][0]] if heap else []) + [d.value for d in stack] + self.unknown_leaves
+            vals = ([heap[0][0]] if heap else []) + [d.value for d in stack + self.unknown_leaves]
             return min(vals) if vals else self.min_verified
+
+        def stopped(why: str) -> BabOutcome:
+            left = [entry[2] for entry in heap] + stack + self.unknown_leaves
+            for d in left:
+                d.point = None
+            return BabOutcome(why, lowest(), frontier=Frontier(left, self.Cs, self.thrs))
 
         def push(d: Domain) -> BabOutcome | None:
             if d.branch < 0:
@@ -456,7 +492,7 @@ class BranchAndBound:
                 if status == "counterexample":
                     return BabOutcome("counterexample", d.value, x)
                 if status == "unknown":
-                    self.unknown_leaves.append(d.value)
+                    self.unknown_leaves.append(d)
                 return None
             if len(heap) + len(stack) >= cap:
                 stack.append(d)
@@ -477,7 +513,7 @@ class BranchAndBound:
                     time.perf_counter() + 0.5 * batch_s > self.deadline):
                 why = "time_limit"   # the next batch would end well past the deadline
             if why:
-                return BabOutcome(why, lowest())
+                return stopped(why)
             t_batch = time.perf_counter()
             parents = []
             if stack:
@@ -515,5 +551,5 @@ class BranchAndBound:
             if self.on_progress is not None:
                 self.on_progress({"open": len(heap) + len(stack), "bound": lowest(), **self.stats})
         if self.unknown_leaves:
-            return BabOutcome("unknown", min(self.unknown_leaves))
+            return BabOutcome("unknown", min(d.value for d in self.unknown_leaves))
         return BabOutcome("verified", self.min_verified)

@@ -20,6 +20,12 @@ Stages, cheapest first; the result says which one settled the question:
    ``attack_every`` batches (``EngineOptions.branch=False``: ``unknown`` instead; with
    ``attack_restarts=0`` as well, :func:`decide` is a bounds-only check).
 
+A search stopped by its time limit (or ``should_stop``) returns its open subdomains as
+``frontier``. Passed back as ``resume`` for the same network and spec over the same region or
+one inside it, a later call skips stages 2–3b (after the attack and the intermediate bounds)
+and continues branch and bound from them: every subdomain the first search dropped was proven
+over its region, hence over any smaller one.
+
 The time limit is checked between stages, between attack batches, before each layer of the
 intermediate bounds and before each branch-and-bound batch (a batch that would end well past
 the limit is not started), so a run ends close to its limit; only a JIT compilation of a new
@@ -43,7 +49,7 @@ from ..network import Network
 from ..regions import Region
 from ..results import Result, json_value
 from .attack import Attack, greedy_pixels
-from .bab import BranchAndBound
+from .bab import BranchAndBound, Frontier
 from .concretize import contains, region_arrays, region_kind
 from .crown import Aborted, root_bounds
 from .model import compile_network, x64
@@ -98,6 +104,9 @@ class EngineResult(Result):
     over the region (:class:`verify.bounds.Bounds`, ``lower[j]`` / ``upper[j]`` the input of
     layer ``j``, widened by the round-off allowance) — e.g. big-M values for a MIP that takes
     over an undecided question.
+
+    ``frontier`` (``time_limit`` / ``interrupted`` answers of branch and bound): its open
+    subdomains, for :func:`decide`'s ``resume``.
     """
 
     status: str
@@ -109,6 +118,7 @@ class EngineResult(Result):
     subdomains: int = 0
     stats: dict = field(default_factory=dict)
     bounds: Bounds | None = field(default=None, repr=False)
+    frontier: Frontier | None = field(default=None, repr=False)
 
     @property
     def verified(self) -> bool:
@@ -131,7 +141,7 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
            confirm: Callable[[np.ndarray], bool] | None = None,
            options: EngineOptions | None = None,
            on_progress: Callable[[dict], None] | None = None,
-           initial_bounds=None) -> EngineResult:
+           initial_bounds=None, resume: Frontier | None = None) -> EngineResult:
     """Decide whether some x in ``region`` makes ``network``'s outputs satisfy a disjunct of
     ``spec`` with ``margin`` (``A_k y ≤ b_k − margin``); see the module docstring.
 
@@ -140,7 +150,10 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
     returned; ``on_progress`` receives a dict (open subdomains, bound, counts) per batch.
     ``initial_bounds`` (optional, e.g. LP-refined :func:`verify.bounds.compute_bounds` of
     ``network.merged_affine()`` over ``region``) are trusted as sound and intersected with the
-    engine's own intermediate bounds.
+    engine's own intermediate bounds. ``resume`` (optional): the ``frontier`` of an earlier
+    call with the same network, spec and margin over a region that contains this one (the
+    caller vouches for the containment; a frontier of other disjuncts is ignored) — branch
+    and bound continues from it (module docstring).
     """
     t0 = time.perf_counter()
     opt = options or EngineOptions()
@@ -159,10 +172,11 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
 
     computed: list = []           # the intermediate bounds, once computed (as Bounds)
 
-    def finish(status, stage, bound, x=None, y=None, k=None, subdomains=0) -> EngineResult:
+    def finish(status, stage, bound, x=None, y=None, k=None, subdomains=0,
+               frontier=None) -> EngineResult:
         stats["time_s"] = elapsed()
         return EngineResult(status, stage, float(bound), x, y, k, subdomains, stats,
-                            computed[0] if computed else None)
+                            computed[0] if computed else None, frontier)
 
     def check_point(x: np.ndarray) -> bool:
         x = np.asarray(x, dtype=np.float64).ravel()
@@ -265,6 +279,10 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
 
         bab = BranchAndBound(cnet, rkind, reg, region, rb, Cs, thrs, opt, check_point,
                              attack_from, deadline, should_stop, on_progress, screen)
+        domains = bab.resumed(resume) if resume is not None and opt.branch else None
+        if domains is not None:
+            stats["resumed_subdomains"] = len(domains)
+            return _branch(bab, domains, finish, hit, stats, atk, resumed=True)
         t = time.perf_counter()
         roots = bab.root_domains()
         values = bab.bound(roots, 0)[0]
@@ -318,14 +336,35 @@ def decide(network: Network, region: Region, spec: Spec, time_limit: float | Non
                 return finish(why, "", stats["alpha_crown_bound"])
 
         # 4. branch and bound over every open disjunct together
-        t = time.perf_counter()
-        out = bab.run(open_)
-        stats["bab"] = dict(bab.stats)
-        stats.update(atk.stats)
-        stats["bab_s"] = round(time.perf_counter() - t, 4)
-        subdomains = bab.stats["subdomains"]
-        if out.status == "counterexample":
-            return hit(out.counterexample, "bab", out.bound, subdomains)
-        if out.status == VERIFIED:
-            return finish(VERIFIED, "bab", min(settled + [out.bound]), subdomains=subdomains)
-        return finish(out.status, "", out.bound, subdomains=subdomains)
+        return _branch(bab, open_, finish, hit, stats, atk, settled=settled)
+
+
+def _branch(bab: BranchAndBound, open_: list, finish: Callable, hit: Callable, stats: dict,
+            atk: Attack, settled: list | None = None, resumed: bool = False) -> EngineResult:
+    """Stage 4 of :func:`decide`: branch and bound from ``open_`` (bounded and branched
+    subdomains; ``resumed``: a frontier's, still to be bounded over this region).
+    ``settled``: proven values of disjuncts settled before it."""
+    t = time.perf_counter()
+    if resumed:               # bounded a batch at a time: the limit may come first
+        todo, open_ = open_, []
+        for s in range(0, len(todo), bab.B):
+            why = bab._stop()
+            if why:
+                stats["bab"] = dict(bab.stats)
+                return finish(why, "", -np.inf, subdomains=bab.stats["subdomains"],
+                              frontier=Frontier(open_ + todo[s:], bab.Cs, bab.thrs))
+            part = todo[s:s + bab.B]
+            bounded, x = bab._settle(part, *bab.bound(part, bab.opt.bab_steps))
+            if x is not None:
+                return hit(x, "bab", -np.inf, bab.stats["subdomains"])
+            open_ += bounded
+    out = bab.run(open_)
+    stats["bab"] = dict(bab.stats)
+    stats.update(atk.stats)
+    stats["bab_s"] = round(time.perf_counter() - t, 4)
+    subdomains = bab.stats["subdomains"]
+    if out.status == "counterexample":
+        return hit(out.counterexample, "bab", out.bound, subdomains)
+    if out.status == VERIFIED:
+        return finish(VERIFIED, "bab", min((settled or []) + [out.bound]), subdomains=subdomains)
+    return finish(out.status, "", out.bound, subdomains=subdomains, frontier=out.frontier)

@@ -37,7 +37,10 @@ are cached for the search).
 
 Work is reused between radii: the intermediate bounds of a ball hold for every smaller ball,
 so each question gets (as ``initial_bounds``) those of the smallest ball already bounded
-that contains it; :class:`BoundsCache` can be shared by several searches over the same
+that contains it; and a question left open by its time gives its branch-and-bound frontier
+to the next question at the same or a smaller radius (:func:`decide`'s ``resume``: what it
+proved holds on every smaller ball, so that question continues from the open subdomains
+instead of the root — the retried close question continues where the first try stopped); :class:`BoundsCache` can be shared by several searches over the same
 balls (every target of ``--all-targets``). A counterexample at ``r`` is one at every larger
 radius, so ``d_ub`` only decreases.
 
@@ -147,6 +150,7 @@ def min_radius(network: Network, region_at: Callable[[float], Region], spec: Spe
     timed_out = False           # a question was left open by its share of the time
     retried = False             # the last close question with all the time left was asked
     share = call_share
+    frontier_at, frontier = np.inf, None     # the open subdomains of the radius left open
 
     def left() -> float | None:
         return None if deadline is None else deadline - time.perf_counter()
@@ -206,8 +210,11 @@ def min_radius(network: Network, region_at: Callable[[float], Region], spec: Spe
         t = time.perf_counter()
         res: EngineResult = decide(network, region_at(r), spec, time_limit=limit, margin=margin,
                                    should_stop=should_stop, confirm=confirm, options=options,
-                                   initial_bounds=cache.best_for(r))
+                                   initial_bounds=cache.best_for(r),
+                                   resume=frontier if r <= frontier_at else None)
         cache.add(r, res.bounds)
+        if res.frontier is not None and r <= frontier_at:
+            frontier_at, frontier = r, res.frontier
         step = {"radius": r, "status": res.status, "stage": res.stage,
                 "subdomains": res.subdomains, "time_s": round(time.perf_counter() - t, 4)}
         if res.status == VERIFIED:
