@@ -298,6 +298,26 @@ def test_presolve_off_gives_the_same_answers(backend_name: str) -> None:
     assert backend.solve(milp_infeasible(), options).status == Status.INFEASIBLE
 
 
+def test_highs_short_mips_run_without_probing() -> None:
+    """HiGHS's probing ignores time limits and cancels: a MIP given less than
+    PROBING_MIN_TIME_S runs without it, and still finds the optimum; longer MIPs and LPs keep
+    HiGHS's defaults."""
+    _fixed("highs")
+    from verify.backends.highs import PRESOLVE_RULE_PROBING, PROBING_MIN_TIME_S, highs_from_problem
+
+    def rules_off(problem, time_limit):
+        h = highs_from_problem(problem, SolveOptions(time_limit=time_limit))
+        return h.getOptionValue("presolve_rule_off")[1]
+
+    short = PROBING_MIN_TIME_S / 2
+    assert rules_off(milp_knapsack(), short) == PRESOLVE_RULE_PROBING
+    assert rules_off(milp_knapsack(), PROBING_MIN_TIME_S) == 0
+    assert rules_off(milp_knapsack(), None) == 0
+    assert rules_off(lp_small(), short) == 0
+    result = get_backend("highs").solve(milp_knapsack(), SolveOptions(time_limit=short))
+    assert result.status == Status.OPTIMAL and _close(result.objective, -23.0)
+
+
 def test_highs_model_can_be_resolved_with_new_costs_and_bounds() -> None:
     _fixed("highs")
     from verify.backends.highs import highs_from_problem
