@@ -16,7 +16,9 @@ each check was settled. Beside it, on the same digits:
 * ``--engine auto|bab|mip`` — how the checks the cheap means leave open are settled
   (default ``auto``: α-CROWN, branch and bound, then the MIP). With an engine other than
   ``mip``, the first ``--mip-digits`` digits (default: all) also run with ``engine="mip"``
-  in the same run, the ratio baseline (column "MIP path").
+  in the same run, the ratio baseline (column "MIP path"). Each process first runs both,
+  untimed and cut off after ``_common.WARM_UP_S``, on its first digit, so that neither pays
+  the process's warm-up in the timed runs.
 * models: the bundled ones, or ``natural-256x2`` (784-256-256-10, the naturally trained MLP
   of the engine benchmark), e.g. ``--models natural-256x2 --eps 0.02``.
 
@@ -39,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import RESULTS, markdown_table, write_results  # noqa: E402
+from _common import RESULTS, WARM_UP_S, markdown_table, write_results  # noqa: E402
 from min_adv import digits_for, load  # noqa: E402
 
 LOG = RESULTS / "explain.jsonl"
@@ -69,6 +71,10 @@ def run(args) -> None:
     for m_i, name in enumerate(args.models):
         model = load(name)
         images, ids = digits_for(name, args.start + args.digits, args.start)
+        if args.engine != "mip" and args.mip_digits != 0 and len(images):
+            for engine in (args.engine, "mip"):
+                explain(model, images[0], eps=args.eps, threads=1, engine=engine,
+                        time_limit=WARM_UP_S)
         for k, (image, idx) in enumerate(zip(images, ids)):
             if (name, idx, args.eps, args.engine) in done:
                 continue
