@@ -173,3 +173,44 @@ def test_cli_attack_and_compare(tmp_path, capsys):
     for a in out["attacks"]:
         assert a["distance"] >= out["exact"]["objective"] and a["ratio"] >= 1
     assert (tmp_path / "c" / "figure.png").is_file()
+
+
+def _prune_one_at_a_time(network, x, center, label, margin):
+    """The reference: restore pixels smallest change first, one forward pass per try."""
+    from verify.attacks.gradients import margins
+
+    x = x.copy()
+    changed = np.flatnonzero(x != center)
+    for i in changed[np.argsort(np.abs(x[changed] - center[changed]))]:
+        trial = x.copy()
+        trial[i] = center[i]
+        if margins(network, trial, label, None)[0] >= margin:
+            x = trial
+    return x
+
+
+@pytest.mark.parametrize("name", ["multiclass", "twoclass", "cnn"])
+def test_batched_pruning_gives_the_one_at_a_time_answer(bundled, digits, name):
+    """prune_changes batches its tries; the answer is the sequential one, pixel for pixel,
+    on random adversarial inputs with many changes (long runs of restorations and
+    frequent failures both occur)."""
+    from verify.attacks.gradients import margins
+    from verify.attacks.search import prune_changes
+
+    net = bundled[name].network.merged_affine()
+    images, _ = digits
+    rng = np.random.default_rng(7)
+    compared = 0
+    for image in images[:40]:
+        center = net.flatten_input(image)[0]
+        label = int(net.label(center))
+        for scale in (0.3, 0.6, 1.0):
+            x = np.clip(center + scale * rng.uniform(-1, 1, center.size), 0, 1)
+            if margins(net, x, label, None)[0] < 1e-3:
+                continue
+            expected = _prune_one_at_a_time(net, x, center, label, 1e-3)
+            got = prune_changes(net, x, center, label, None, 1e-3)
+            np.testing.assert_array_equal(got, expected)
+            assert margins(net, got, label, None)[0] >= 1e-3
+            compared += 1
+    assert compared >= 5

@@ -34,6 +34,7 @@ float32 ``predict`` to float tolerance. Keras is imported only by :mod:`verify.k
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -202,7 +203,7 @@ class Network:
 
     @property
     def num_inputs(self) -> int:
-        return int(np.prod(self.input_shape))
+        return int(math.prod(self.input_shape))    # on every forward pass: not np.prod
 
     @property
     def num_outputs(self) -> int:
@@ -228,6 +229,8 @@ class Network:
         """Turn one input or a batch, in the model's shape or flat, into (batch, n) float64."""
         x = np.asarray(x, dtype=np.float64)
         n = self.num_inputs
+        if x.ndim == 2 and x.shape[1] == n:
+            return x
         if x.size == n:
             return x.reshape(1, n)
         if x.ndim >= 1 and x.size % n == 0 and (x.shape[1:] == tuple(self.input_shape)
