@@ -41,10 +41,15 @@ def margin_coefficients(logits: np.ndarray, label: int | np.ndarray,
     return coef
 
 
+def margins_of_logits(logits: np.ndarray, label: int | np.ndarray,
+                      target: int | np.ndarray | None = None) -> np.ndarray:
+    """The margin of each row of a batch of logits."""
+    return np.sum(margin_coefficients(logits, label, target) * logits, axis=1)
+
+
 def margins(network: Network, x: np.ndarray, label: int | np.ndarray,
             target: int | np.ndarray | None = None) -> np.ndarray:
-    logits = network.forward(x)
-    return np.sum(margin_coefficients(logits, label, target) * logits, axis=1)
+    return margins_of_logits(network.forward(x), label, target)
 
 
 def margin_and_gradient(network: Network, x: np.ndarray, label: int | np.ndarray,

@@ -42,7 +42,8 @@ from ..budget import Deadline, expired
 from ..vocabulary import DEFAULT_MARGIN
 from ..network import Network
 from ..progress import items_left, report
-from .gradients import logit_form_and_gradient, margin_and_gradient, margin_coefficients, margins
+from .gradients import (logit_form_and_gradient, margin_and_gradient, margin_coefficients, margins,
+                        margins_of_logits)
 from .search import greedy_pixels, prune_changes
 
 #: A point counts as adversarial on the IR when its margin is at least this, the margin the
@@ -77,7 +78,7 @@ def cross_entropy_gradient(network: Network, x: np.ndarray, labels: np.ndarray,
             onehot[np.arange(batch), _rows(target, batch, np.int64)] = 1.0
             coef = onehot - p
     _, grad = logit_form_and_gradient(network, values, coef)
-    margin = np.sum(margin_coefficients(logits, labels, target) * logits, axis=1)
+    margin = margins_of_logits(logits, labels, target)
     return margin, grad
 
 

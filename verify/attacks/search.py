@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from ..budget import Deadline, expired
 from ..network import Affine, Network
-from .gradients import margin_and_gradient, margin_coefficients, margins
+from .gradients import margin_and_gradient, margins, margins_of_logits
 
 
 def distance(x: np.ndarray, center: np.ndarray, norm: str) -> float:
@@ -34,8 +34,6 @@ def single_pixel_moves(network: Network, x: np.ndarray, cand: np.ndarray, lo: np
 
     A one-pixel change moves the first affine layer's output by a multiple of one weight
     column, so a dense first layer costs a rank-one update per candidate, not a forward pass."""
-    from ..network import Affine
-    from .gradients import margin_coefficients
 
     cand = np.asarray(cand, dtype=np.int64)
     values = np.concatenate([lo[cand], hi[cand]])
@@ -47,9 +45,16 @@ def single_pixel_moves(network: Network, x: np.ndarray, cand: np.ndarray, lo: np
         logits = network.forward(batch)
     else:
         base = first.forward(x[None])[0]
-        pre = base[None, :] + (values - x[cols])[:, None] * first.dense_weight()[:, cols].T
+        pre = base[None, :] + (values - x[cols])[:, None] * _columns(first, cols).T
         logits = network.forward_from(1, pre)
-    return np.sum(margin_coefficients(logits, label, target) * logits, axis=1), cols, values
+    return margins_of_logits(logits, label, target), cols, values
+
+
+def _columns(layer: Affine, cols: np.ndarray) -> np.ndarray:
+    """The weight columns of ``cols`` (dense), for updating a layer's output when only
+    those inputs change."""
+    W = layer.weight[:, cols]
+    return W.toarray() if sp.issparse(W) else np.asarray(W)
 
 
 def greedy_pixels(network: Network, center: np.ndarray, label: int, target: int | None,
@@ -116,17 +121,14 @@ def _prune_batched(network: Network, first: Affine, x: np.ndarray, center: np.nd
     the first that can be restored. Either way the outcome is the one-at-a-time outcome.
     The first layer's output is updated by the restored pixels' columns, not recomputed."""
     x = x.copy()
-    W = first.weight
     hidden = first.forward(x[None, :])[0]
     start = 0
     while start < order.size:
         block = order[start:start + PRUNE_LOOKAHEAD]
-        columns = W[:, block]
-        columns = columns.toarray() if sp.issparse(columns) else np.asarray(columns)
-        steps = (columns * (center[block] - x[block])).T           # row k: restoring p_k alone
+        steps = (_columns(first, block) * (center[block] - x[block])).T           # row k: restoring p_k alone
         trials = hidden[None, :] + np.concatenate([steps, np.cumsum(steps, axis=0)])
         logits = network.forward_from(1, trials)
-        ok = np.sum(margin_coefficients(logits, label, target) * logits, axis=1) >= margin
+        ok = margins_of_logits(logits, label, target) >= margin
         alone, together = ok[:block.size], ok[block.size:]
         if together[0]:
             run = block.size if together.all() else int(np.argmin(together))

@@ -146,8 +146,9 @@ def configure_highs(h, options: SolveOptions, mip: bool = True) -> None:
     """Apply :class:`SolveOptions` to a ``highspy.Highs`` (silent unless ``verbose``).
 
     A ``mip`` with less than :data:`PROBING_MIN_TIME_S` seconds runs without probing (it
-    would not honour the limit). ``cutoff`` becomes ``objective_bound`` only when ``mip`` (for LPs HiGHS would use it to
-    stop dual simplex early, which re-solves for bound tightening must not do).
+    would not honour the limit). ``cutoff`` becomes ``objective_bound`` only when ``mip``
+    (for LPs HiGHS would use it to stop dual simplex early, which re-solves for bound
+    tightening must not do).
     """
     h.setOptionValue("output_flag", bool(options.verbose))
     if options.time_limit is not None:
