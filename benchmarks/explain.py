@@ -16,9 +16,10 @@ each check was settled. Beside it, on the same digits:
 * ``--engine auto|bab|mip`` — how the checks the cheap means leave open are settled
   (default ``auto``: α-CROWN, branch and bound, then the MIP). With an engine other than
   ``mip``, the first ``--mip-digits`` digits (default: all) also run with ``engine="mip"``
-  in the same run, the ratio baseline (column "MIP path"). Each process first runs both,
-  untimed and cut off after ``_common.WARM_UP_S``, on its first digit, so that neither pays
-  the process's warm-up in the timed runs.
+  in the same run, the ratio baseline (column "MIP path"). Each process first runs both
+  (only the engine when ``--mip-digits 0``), untimed and cut off after
+  ``_common.WARM_UP_S``, on its first digit, so that neither pays the process's warm-up in
+  the timed runs.
 * models: the bundled ones, or ``natural-256x2`` (784-256-256-10, the naturally trained MLP
   of the engine benchmark), e.g. ``--models natural-256x2 --eps 0.02``.
 
@@ -71,8 +72,8 @@ def run(args) -> None:
     for m_i, name in enumerate(args.models):
         model = load(name)
         images, ids = digits_for(name, args.start + args.digits, args.start)
-        if args.engine != "mip" and args.mip_digits != 0 and len(images):
-            for engine in (args.engine, "mip"):
+        if args.engine != "mip" and len(images):
+            for engine in (args.engine, "mip") if args.mip_digits != 0 else (args.engine,):
                 explain(model, images[0], eps=args.eps, threads=1, engine=engine,
                         time_limit=WARM_UP_S)
         for k, (image, idx) in enumerate(zip(images, ids)):

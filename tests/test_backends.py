@@ -298,6 +298,32 @@ def test_presolve_off_gives_the_same_answers(backend_name: str) -> None:
     assert backend.solve(milp_infeasible(), options).status == Status.INFEASIBLE
 
 
+@pytest.mark.parametrize("backend_name", [b.name for b in list_backends()
+                                          if "milp" in b.capabilities])
+def test_light_first_gives_the_same_answers(backend_name: str) -> None:
+    backend = _require(get_backend(backend_name))
+    for options in (SolveOptions(cuts=False), SolveOptions(time_limit=30.0)):
+        result = backend.solve_light_first(milp_knapsack(), options)
+        assert result.status == Status.OPTIMAL and _close(result.objective, -23.0)
+        assert backend.solve_light_first(milp_infeasible(), options).status == Status.INFEASIBLE
+
+
+def test_scip_light_try_switches_cuts_off_and_hands_over_when_out_of_time() -> None:
+    """``cuts=False`` turns SCIP's separators off; a light try that reaches its time limit
+    is followed by the full solve, which finds the optimum."""
+    scip = _fixed("scip")
+    assert scip.switches_cuts
+    light = scip.build(milp_knapsack(), SolveOptions(cuts=False))[0]
+    full = scip.build(milp_knapsack(), SolveOptions())[0]
+    assert light.getParam("separating/gomory/freq") == -1
+    assert full.getParam("separating/gomory/freq") >= 0
+    # the light try alone, given no time, stops at its limit ...
+    assert scip.solve(milp_knapsack(), SolveOptions(cuts=False, time_limit=0.0)).status == Status.TIME_LIMIT
+    # ... and the full solve after it still proves the optimum
+    result = scip.solve_light_first(milp_knapsack(), SolveOptions(time_limit=30.0), try_s=0.0)
+    assert result.status == Status.OPTIMAL and _close(result.objective, -23.0)
+
+
 def test_highs_short_mips_run_without_probing() -> None:
     """HiGHS's probing ignores time limits and cancels: a MIP given less than
     PROBING_MIN_TIME_S runs without it, and still finds the optimum; longer MIPs and LPs keep

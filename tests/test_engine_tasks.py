@@ -241,17 +241,23 @@ def test_engine_explanation_on_bundled_network_is_sound(bundled, digits):
 
 def test_auto_explanation_checks_go_to_the_cheaper_stage_first():
     """``StageCosts``: the engine goes first until it has cost more per hard check than the
-    MIP; then the MIP does, with an engine try every ``PROBE_EVERY``-th check, and a cheap
-    engine try hands the first place back."""
-    from verify.tasks.explain import PROBE_EVERY, StageCosts
+    MIP; then the MIP does, with an engine try every ``probe_every()``-th check (every
+    ``PROBE_EVERY``-th, rarer when the engine costs over ``PROBE_EVERY / PROBE_RATIO`` times
+    the MIP), and a cheap engine try hands the first place back."""
+    import math
+
+    from verify.tasks.explain import PROBE_EVERY, PROBE_RATIO, StageCosts
 
     costs = StageCosts()
     assert costs.engine_first()                     # nothing measured yet
     costs.record(2.0, 0.5)                          # engine open after 1.5 s, MIP 0.5 s
     assert costs.engine is not None and costs.mip is not None and costs.engine > costs.mip
-    order = [costs.engine_first() for _ in range(2 * PROBE_EVERY)]
-    assert order.count(True) == 2 and order[PROBE_EVERY - 1] and order[-1], order
-    assert costs.direct == 2 * (PROBE_EVERY - 1)
+    every = costs.probe_every()
+    assert every == max(PROBE_EVERY, math.ceil(PROBE_RATIO * 2.0 / 0.5)) > PROBE_EVERY
+    order = [costs.engine_first() for _ in range(2 * every)]
+    assert order.count(True) == 2 and order[every - 1] and order[-1], order
+    assert costs.direct == 2 * (every - 1)
+    assert StageCosts(engine=0.6, mip=0.5).probe_every() == PROBE_EVERY
     for _ in range(10):
         costs.record(0.05, None)                    # the engine settles checks quickly now
     assert costs.engine_first() and costs.engine_first()

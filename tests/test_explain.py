@@ -230,3 +230,38 @@ def test_tiny_cnn_explanation_sound_and_subset_minimal(pool, rng):
         fewer[p] = False
         assert not robust_by_fresh_solve(model, center, fewer, 0.4)
     check_witnesses(model, r, 0.4)
+
+
+def test_sweep_from_a_witness_finds_only_witnessed_pixels():
+    """``sweep(free, undecided, after=w)`` starts from witness ``w`` with every pixel outside
+    ``free`` back at the centre: each pixel it returns has a stored witness that changes only
+    ``free`` and that pixel, and gives another label the lead; dropping a witnessed pixel
+    from ``free`` and sweeping from its witness finds a pixel again."""
+    from verify.tasks.context import prepare
+    from verify.tasks.explain import RobustnessChecker
+    from verify.tasks.robustness import DEFAULT_MARGIN
+
+    rng = np.random.default_rng(5)
+    found_any = 0
+    for seed in range(4):
+        model = load_model(tiny_dense(6, [8, 6], 3, seed=seed))
+        center = rng.random(6)
+        ctx = prepare(model, center)
+        checker = RobustnessChecker(ctx, np.zeros(6), np.ones(6))
+        robust, w = checker.check(np.ones(6, dtype=bool))
+        if robust is not False:
+            continue
+        changed = np.flatnonzero(checker.witnesses[w] != center)
+        free = np.ones(6, dtype=bool)
+        free[changed[0]] = False
+        free[rng.permutation(6)[:2]] = False
+        undecided = np.flatnonzero(~free)
+        found = checker.sweep(free, undecided, after=w)
+        found_any += len(found)
+        for p, k in found.items():
+            x = checker.witnesses[k]
+            allowed = free.copy()
+            allowed[p] = True
+            assert p in undecided and not np.any((x != center) & ~allowed)
+            assert checker.margin(x) >= DEFAULT_MARGIN
+    assert found_any > 0

@@ -54,6 +54,7 @@ class ScipBackend(Backend):
     status_table = STATUS_TABLE
     solver_label = "SCIP"
     passes_cutoff = True       # setObjlimit (MIPs)
+    switches_cuts = True       # separating off, presolve fast
 
     def build(self, problem: Problem, options: SolveOptions | None = None):
         """A configured ``pyscipopt.Model`` for ``problem`` and its list of column variables."""
@@ -78,6 +79,10 @@ class ScipBackend(Backend):
             model.setHeuristics(SCIP_PARAMSETTING.OFF)
         if not options.presolve:
             model.setPresolve(SCIP_PARAMSETTING.OFF)
+        if not options.cuts:
+            model.setSeparating(SCIP_PARAMSETTING.OFF)
+            if options.presolve:
+                model.setPresolve(SCIP_PARAMSETTING.FAST)
 
         integ = np.asarray(problem.integrality, dtype=bool)
         lbs = [_finite(v) for v in problem.lb.tolist()]

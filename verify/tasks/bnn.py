@@ -595,7 +595,7 @@ class BnnChecker:
         """A witness with as few changed pixels as the greedy pruning leaves."""
         return prune_flips(self.task, bits)
 
-    def sweep(self, free: np.ndarray, undecided: np.ndarray) -> dict[int, int]:
+    def sweep(self, free: np.ndarray, undecided: np.ndarray, after: int | None = None) -> dict[int, int]:
         return {}
 
     def influence_order(self) -> np.ndarray:

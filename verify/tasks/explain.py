@@ -56,6 +56,7 @@ minimal.
 """
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -91,9 +92,12 @@ MIP_CAP_S = 10.0
 MIP_CAP_FACTOR = 10.0
 CAP_GROWTH = 4.0
 #: Under ``engine="auto"`` (:class:`StageCosts`): weight of the newest check in the running
-#: cost of each way, and how often a hard check tries the engine while the MIP goes first.
+#: cost of each way, and how often a hard check tries the engine while the MIP goes first:
+#: every PROBE_EVERY-th, or rarer when the engine costs more, so that its tries take about
+#: 1/PROBE_RATIO of the MIP's time (cnn, ε = 0.05: MIP 0.14 s, engine 1.4 s per check).
 COST_WEIGHT = 0.3
 PROBE_EVERY = 8
+PROBE_RATIO = 4.0
 #: ``backend="auto"`` uses the first installed of these, fastest first as measured on the
 #: explanation checks (benchmarks/results/explain.md); one that refuses the problem's size
 #: (CPLEX Community Edition: 1000 columns) hands over to the next.
@@ -117,7 +121,7 @@ class StageCosts:
     a check that went to the engine first (with the MIP it handed an open check to), ``mip``
     the MIP's time on every hard check that reached it (handed over or sent directly). The
     engine goes first while it has cost at most as much per check as the MIP (and before
-    both are measured); otherwise the MIP does, and every :data:`PROBE_EVERY`-th hard check
+    both are measured); otherwise the MIP does, and every :meth:`probe_every`-th hard check
     still tries the engine so that its cost stays current. Only the order changes: either
     way a check is settled by a sound proof or a confirmed witness."""
 
@@ -128,12 +132,17 @@ class StageCosts:
 
     def engine_first(self) -> bool:
         if self.engine is None or self.mip is None or self.engine <= self.mip \
-                or self.skipped + 1 >= PROBE_EVERY:
+                or self.skipped + 1 >= self.probe_every():
             self.skipped = 0
             return True
         self.skipped += 1
         self.direct += 1
         return False
+
+    def probe_every(self) -> int:
+        """While the MIP goes first: every how many hard checks the engine is tried."""
+        ratio = PROBE_RATIO * (self.engine or 0.0) / max(self.mip or 0.0, 1e-3)
+        return max(PROBE_EVERY, math.ceil(ratio))
 
     def record(self, engine_s: float | None, mip_s: float | None) -> None:
         """One hard check's cost: ``engine_s`` if it went to the engine first, ``mip_s`` if it
@@ -227,7 +236,6 @@ class RobustnessChecker:
         self.anchors = [center.copy() for _ in self.spec]
         self._queries: dict[float, NarrowableQuery] = {}
         self._best: list[np.ndarray] | None = None
-        self._expect_flip = False
         self._spec = None
         self._engine_options = None
         self.costs = StageCosts()
@@ -442,49 +450,44 @@ class RobustnessChecker:
         return x[won[np.argmin(rank[won])]].copy() if won.size else None
 
     def exact(self, region: Box, bounds) -> tuple[bool | None, np.ndarray | None]:
-        """Exact feasibility solves on the narrowed encoding: "another label leads by 1e-3"
-        (a witness) and "... by 1e-6" (if infeasible: robust). The one the last exact check
-        suggests goes first; the other only when needed. A solution of the 1e-6 question with
-        too little margin, when the 1e-3 question is infeasible, lies in the tolerance band:
-        undecided."""
-        order = (DEFAULT_MARGIN, VERIFY_MARGIN) if self._expect_flip else (VERIFY_MARGIN, DEFAULT_MARGIN)
-        verdict, x = self._solve(self.query(order[0]), region, bounds)
-        if order[0] == DEFAULT_MARGIN and verdict is True:
-            verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
-            if verdict is False and not self._strong(x):
-                verdict, x = None, None
-        elif order[0] == VERIFY_MARGIN and verdict is False and not self._strong(x):
-            verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
-            if verdict is True:
-                verdict, x = None, None
-        if verdict is None and not self.out_of_time():
-            x = self._band_witness(region, bounds)
-            verdict = False if x is not None else None
-        if verdict is not None:
-            self._expect_flip = not verdict
-        return verdict, x
+        """Exact feasibility solves on the narrowed encoding. "Another label leads by 1e-6":
+        infeasible, robust; a solution where the network gives another label a lead of
+        :data:`WITNESS_MARGIN`, a witness. A solution with a smaller lead is a witness if
+        the model's runtime agrees; else "... leads by 1e-3" is asked: a solution is a
+        witness, infeasible puts the region in the tolerance band (:meth:`_band_witness`)."""
+        verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
+        if verdict is not False or x is None or self._strong(x) or self._confirmed(x):
+            return verdict, x
+        weak = x
+        verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
+        if verdict is True and not self.out_of_time():
+            x = self._band_witness(region, bounds, weak)
+            return (False if x is not None else None), x
+        return (None, None) if verdict is True else (verdict, x)
 
-    def _band_witness(self, region: Box, bounds) -> np.ndarray | None:
-        """In the tolerance band (another label can lead by 1e-6, never by 1e-3): the input
-        where that label leads most, by an exact maximisation; a witness if Keras agrees."""
+    def _band_witness(self, region: Box, bounds, weak: np.ndarray) -> np.ndarray | None:
+        """In the tolerance band (another label can lead by 1e-6 — at ``weak`` — never by
+        1e-3; ``weak`` is not confirmed by Keras): the input where the label leading at
+        ``weak`` leads most, by an exact maximisation, if Keras agrees there."""
         query = self.query(VERIFY_MARGIN)
         problem = query.narrow(region, bounds)
-        first = self.solver.solve(problem, SolveOptions(time_limit=self.remaining(), threads=self.threads))
-        if first.x is None:
-            return None
-        x0 = query.decode(first.x, region)
-        logits = self.net.forward(x0[None])[0]
-        j = int(np.argmax(self.spec @ logits))
+        j = int(np.argmax(self.spec @ self.net.forward(weak[None])[0]))
         cols = query.query.encoding.logits.cols
         cost = np.zeros(problem.num_cols)
         np.add.at(cost, cols[cols >= 0], -self.spec[j][cols >= 0])
-        best = self.solver.solve(replace(problem, c=cost),
-                                 SolveOptions(time_limit=self.remaining(), threads=self.threads))
-        self.calls += 2
+        t = time.perf_counter()
+        best = self.solver.solve_light_first(replace(problem, c=cost),
+                                             SolveOptions(time_limit=self.remaining(), threads=self.threads))
+        self.calls += 1
+        self.exact_time += time.perf_counter() - t
         if best.x is None:
             return None
         x = query.decode(best.x, region)
-        return x if self.margin(x) > 0 and int(self.model.reference_labels(x)[0]) != self.label else None
+        return x if self._confirmed(x) else None
+
+    def _confirmed(self, x: np.ndarray) -> bool:
+        """Another label leads on the network and the model's runtime labels ``x`` so too."""
+        return self.margin(x) > 0 and int(self.model.reference_labels(x)[0]) != self.label
 
     def _strong(self, x: np.ndarray) -> bool:
         """A solver solution is a witness if the network gives another label a lead of 1e-4
@@ -501,7 +504,7 @@ class RobustnessChecker:
         options = SolveOptions(time_limit=self.remaining(), threads=self.threads, primal_heuristics=False)
         while True:
             try:
-                res = self.solver.solve(query.narrow(region, bounds), options)
+                res = self.solver.solve_light_first(query.narrow(region, bounds), options)
                 break
             except ProblemTooLargeError:
                 if len(self.solvers) == 1:
@@ -515,13 +518,22 @@ class RobustnessChecker:
             return None, None
         return False, query.decode(res.x, region)
 
-    def sweep(self, free: np.ndarray, undecided: np.ndarray) -> dict[int, int]:
+    def sweep(self, free: np.ndarray, undecided: np.ndarray, after: int | None = None) -> dict[int, int]:
         """Undecided pixels u for which F ∪ {u} is shown not robust without a solver: by a
-        stored witness, or by moving u alone to an end of its range from the anchor."""
+        stored witness, or by moving u alone to an end of its range from each anchor.
+        ``after`` (the witness that just kept a pixel): from that witness alone, with every
+        pixel outside F back at the centre, a point of F's region where another label nearly
+        leads (on cnn at ε = 0.05 the anchors' moves missed most of the pixels that the
+        exact solves then kept one by one)."""
         found: dict[int, int] = {}
         if not self.cheap or undecided.size == 0:
             return found
-        if self.witnesses:
+        starts = self.anchors
+        if after is not None:
+            start = self.witnesses[after].copy()
+            start[~free] = self.center[~free]
+            starts = [start]
+        elif self.witnesses:
             outside = self.changed & ~free
             single = np.flatnonzero(outside.sum(axis=1) == 1)
             is_undecided = np.zeros(free.size, dtype=bool)
@@ -531,7 +543,7 @@ class RobustnessChecker:
                 if is_undecided[p] and p not in found:
                     found[p] = int(w)
                     self.counts["witness"] += 1
-        for anchor in self.anchors:
+        for anchor in starts:
             rest = np.array([u for u in undecided if u not in found], dtype=np.int64)
             if rest.size == 0:
                 break
@@ -698,6 +710,8 @@ def _free_what_you_can(checker: RobustnessChecker | BnnChecker, free: np.ndarray
                 break
             kept[int(batch[0])] = w
             undecided = undecided[1:]
+            if w is not None:
+                take(checker.sweep(free, np.array(undecided, dtype=np.int64), after=w))
         else:
             size = max(1, len(batch) // 2)
             take(checker.sweep(free, np.array(undecided, dtype=np.int64)) if w is not None else {})
