@@ -450,25 +450,27 @@ class RobustnessChecker:
         return x[won[np.argmin(rank[won])]].copy() if won.size else None
 
     def exact(self, region: Box, bounds) -> tuple[bool | None, np.ndarray | None]:
-        """Exact feasibility solves on the narrowed encoding. "Another label leads by 1e-6":
-        infeasible, robust; a solution where the network gives another label a lead of
-        :data:`WITNESS_MARGIN`, a witness. A solution with a smaller lead is a witness if
-        the model's runtime agrees; else "... leads by 1e-3" is asked: a solution is a
-        witness, infeasible puts the region in the tolerance band (:meth:`_band_witness`)."""
+        """Exact solves on the narrowed encoding. "Another label leads by 1e-6": infeasible,
+        robust; a solution where the network gives another label a lead of
+        :data:`WITNESS_MARGIN`, a witness. A solution with a smaller lead (``weak``: the
+        solver stops on the constraint, and Keras may label such a float32 tie either way,
+        or differently in a batch) is followed by :meth:`_best_lead`; if that gives no
+        witness, "... leads by 1e-3" is asked: a solution is a witness, infeasibility leaves
+        the check undecided (the tolerance band)."""
         verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
-        if verdict is not False or x is None or self._strong(x) or self._confirmed(x):
+        if verdict is not False or x is None or self._strong(x):
             return verdict, x
-        weak = x
+        if not self.out_of_time():
+            best = self._best_lead(region, bounds, x)
+            if best is not None:
+                return False, best
         verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
-        if verdict is True and not self.out_of_time():
-            x = self._band_witness(region, bounds, weak)
-            return (False if x is not None else None), x
         return (None, None) if verdict is True else (verdict, x)
 
-    def _band_witness(self, region: Box, bounds, weak: np.ndarray) -> np.ndarray | None:
-        """In the tolerance band (another label can lead by 1e-6 — at ``weak`` — never by
-        1e-3; ``weak`` is not confirmed by Keras): the input where the label leading at
-        ``weak`` leads most, by an exact maximisation, if Keras agrees there."""
+    def _best_lead(self, region: Box, bounds, weak: np.ndarray) -> np.ndarray | None:
+        """The input of the region where the label leading at ``weak`` leads most, by an
+        exact maximisation: a witness if the network gives that label the lead and the
+        model's runtime agrees, else None."""
         query = self.query(VERIFY_MARGIN)
         problem = query.narrow(region, bounds)
         j = int(np.argmax(self.spec @ self.net.forward(weak[None])[0]))
