@@ -236,6 +236,7 @@ class RobustnessChecker:
         self.anchors = [center.copy() for _ in self.spec]
         self._queries: dict[float, NarrowableQuery] = {}
         self._best: list[np.ndarray] | None = None
+        self._expect = "robust"       # how the last exact check ended (see exact)
         self._spec = None
         self._engine_options = None
         self.costs = StageCosts()
@@ -450,22 +451,53 @@ class RobustnessChecker:
         return x[won[np.argmin(rank[won])]].copy() if won.size else None
 
     def exact(self, region: Box, bounds) -> tuple[bool | None, np.ndarray | None]:
-        """Exact solves on the narrowed encoding. "Another label leads by 1e-6": infeasible,
-        robust; a solution where the network gives another label a lead of
-        :data:`WITNESS_MARGIN`, a witness. A solution with a smaller lead (``weak``: the
-        solver stops on the constraint, and Keras may label such a float32 tie either way,
-        or differently in a batch) is followed by :meth:`_best_lead`; if that gives no
-        witness, "... leads by 1e-3" is asked: a solution is a witness, infeasibility leaves
-        the check undecided (the tolerance band)."""
-        verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
-        if verdict is not False or x is None or self._strong(x):
-            return verdict, x
-        if not self.out_of_time():
-            best = self._best_lead(region, bounds, x)
-            if best is not None:
-                return False, best
-        verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
-        return (None, None) if verdict is True else (verdict, x)
+        """Exact solves on the narrowed encoding: "another label leads by 1e-3" (a witness),
+        "... by 1e-6" (if infeasible: robust) and, after a solution of the latter with too
+        little margin (``weak``: the solver stops on the constraint, and Keras may label such
+        a float32 tie either way, or differently in a batch), :meth:`_best_lead`. The order
+        follows how the last exact check ended (``_expect``):
+
+        * ``robust``: 1e-6 first; if weak, 1e-3 (a witness, or the tolerance band), then in
+          the band the best lead;
+        * ``flip`` (a witness with margin): 1e-3 first; if infeasible, 1e-6 (robust, or weak:
+          the best lead);
+        * ``weak`` (the last witness came through a weak solution): 1e-6 first; if weak, the
+          best lead at once, 1e-3 only if that gives no witness.
+
+        On twoclass (full range) the 1e-3 question finds most witnesses at once; on cnn
+        (ε = 0.05) most witnesses lie in the band, where asking it first costs a third solve.
+        A check left without a witness or a proof is undecided."""
+        weak, strong_first = None, self._expect == "flip"
+        if strong_first:
+            verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
+            if verdict is True:
+                verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
+                if verdict is False and not self._strong(x):
+                    weak, verdict, x = x, None, None
+        else:
+            verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
+            if verdict is False and not self._strong(x):
+                weak, verdict, x = x, None, None
+                if self._expect == "weak" and not self.out_of_time():
+                    x = self._best_lead(region, bounds, weak)
+                    verdict = False if x is not None else None
+                if verdict is None:
+                    verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
+                    if verdict is False:
+                        weak = None              # a witness with margin after all
+                    elif self._expect != "weak" and not self.out_of_time():
+                        x = self._best_lead(region, bounds, weak)
+                        verdict = False if x is not None else None
+                    else:
+                        verdict, x = None, None
+        if strong_first and verdict is None and weak is not None and not self.out_of_time():
+            x = self._best_lead(region, bounds, weak)
+            verdict = False if x is not None else None
+        if verdict is True:
+            self._expect = "robust"
+        elif verdict is False:
+            self._expect = "weak" if weak is not None else "flip"
+        return verdict, x
 
     def _best_lead(self, region: Box, bounds, weak: np.ndarray) -> np.ndarray | None:
         """The input of the region where the label leading at ``weak`` leads most, by an
