@@ -401,8 +401,7 @@ class RobustnessChecker:
                                                  attack_rounds=2)
 
         def confirm(x: np.ndarray) -> bool:
-            return self.margin(x) >= WITNESS_MARGIN and \
-                int(self.model.reference_labels(x)[0]) != self.label
+            return self._strong(x) and self._runtime_flips(x)
 
         t = time.perf_counter()
         r = decide(self.net, region, self._spec, time_limit=self.remaining(), margin=VERIFY_MARGIN,
@@ -467,37 +466,38 @@ class RobustnessChecker:
         On twoclass (full range) the 1e-3 question finds most witnesses at once; on cnn
         (ε = 0.05) most witnesses lie in the band, where asking it first costs a third solve.
         A check left without a witness or a proof is undecided."""
-        weak, strong_first = None, self._expect == "flip"
-        if strong_first:
+        weak = None
+        if self._expect == "flip":
             verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
             if verdict is True:
                 verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
                 if verdict is False and not self._strong(x):
-                    weak, verdict, x = x, None, None
+                    weak = x
+                    verdict, x = self._lead(region, bounds, weak)
         else:
             verdict, x = self._solve(self.query(VERIFY_MARGIN), region, bounds)
             if verdict is False and not self._strong(x):
                 weak, verdict, x = x, None, None
-                if self._expect == "weak" and not self.out_of_time():
-                    x = self._best_lead(region, bounds, weak)
-                    verdict = False if x is not None else None
+                if self._expect == "weak":
+                    verdict, x = self._lead(region, bounds, weak)
                 if verdict is None:
                     verdict, x = self._solve(self.query(DEFAULT_MARGIN), region, bounds)
                     if verdict is False:
                         weak = None              # a witness with margin after all
-                    elif self._expect != "weak" and not self.out_of_time():
-                        x = self._best_lead(region, bounds, weak)
-                        verdict = False if x is not None else None
+                    elif self._expect != "weak":
+                        verdict, x = self._lead(region, bounds, weak)
                     else:
                         verdict, x = None, None
-        if strong_first and verdict is None and weak is not None and not self.out_of_time():
-            x = self._best_lead(region, bounds, weak)
-            verdict = False if x is not None else None
         if verdict is True:
             self._expect = "robust"
         elif verdict is False:
             self._expect = "weak" if weak is not None else "flip"
         return verdict, x
+
+    def _lead(self, region: Box, bounds, weak: np.ndarray) -> tuple[bool | None, np.ndarray | None]:
+        """(False, x) with the witness :meth:`_best_lead` finds, else (None, None)."""
+        x = None if self.out_of_time() else self._best_lead(region, bounds, weak)
+        return (False, x) if x is not None else (None, None)
 
     def _best_lead(self, region: Box, bounds, weak: np.ndarray) -> np.ndarray | None:
         """The input of the region where the label leading at ``weak`` leads most, by an
@@ -521,7 +521,11 @@ class RobustnessChecker:
 
     def _confirmed(self, x: np.ndarray) -> bool:
         """Another label leads on the network and the model's runtime labels ``x`` so too."""
-        return self.margin(x) > 0 and int(self.model.reference_labels(x)[0]) != self.label
+        return self.margin(x) > 0 and self._runtime_flips(x)
+
+    def _runtime_flips(self, x: np.ndarray) -> bool:
+        """The model's own runtime (Keras / onnxruntime) labels ``x`` other than the image."""
+        return int(self.model.reference_labels(x)[0]) != self.label
 
     def _strong(self, x: np.ndarray) -> bool:
         """A solver solution is a witness if the network gives another label a lead of 1e-4
