@@ -267,10 +267,9 @@ def test_auto_explanation_turns_with_tiny_caps_reach_the_mip_answer(monkeypatch)
     """Every check hard and every turn's cap tiny (1 ms, growing 4-fold a round): the engine
     (continuing its branch and bound across turns) and the MIP take turns until one settles
     each check; the explanation is the one ``engine="mip"`` finds, and it forces the label."""
-    import verify.tasks.engine_stage as engine_stage
     import verify.tasks.explain as explain_module
 
-    monkeypatch.setattr(engine_stage, "SMALL_MIP_RELUS", -1)
+    monkeypatch.setattr(explain_module, "EXPLAIN_MIP_RELUS", -1)
     for name, value in (("ENGINE_CHECK_S", 1e-3), ("MIP_CAP_S", 1e-3), ("MIP_CAP_FACTOR", 0.0)):
         monkeypatch.setattr(explain_module, name, value)
     rng = np.random.default_rng(11)
@@ -286,6 +285,25 @@ def test_auto_explanation_turns_with_tiny_caps_reach_the_mip_answer(monkeypatch)
         assert _forces_label(model, center, kept, eps)
         turns += r.checks["exact"] + r.checks["bab"] + r.checks["alpha-crown"]
     assert turns > 0
+
+
+def test_auto_explanation_checks_below_the_unstable_threshold_go_straight_to_the_mip(
+        bundled, digits, monkeypatch):
+    """Under ``auto``, a check whose bounds leave at most ``EXPLAIN_MIP_RELUS`` ReLUs unstable
+    never asks the engine: on the bundled cnn at ε = 0.05 (its checks leave a few dozen
+    unstable) the explanation equals ``engine="mip"``'s with no engine check, and with the
+    threshold at −1 the engine is asked on the same digit, to the same answer."""
+    import verify.tasks.explain as explain_module
+
+    image = digits[0][2]
+    reference = explain(bundled["cnn"], image, eps=0.05, engine="mip")
+    r = explain(bundled["cnn"], image, eps=0.05, engine="auto")
+    assert r.status == "minimal" and r.pixels == reference.pixels
+    assert r.checks["alpha-crown"] == r.checks["bab"] == 0 and r.checks["exact"] > 0, r.checks
+    assert r.stats["engine_time_s"] == 0.0
+    monkeypatch.setattr(explain_module, "EXPLAIN_MIP_RELUS", -1)
+    asked = explain(bundled["cnn"], image, eps=0.05, engine="auto")
+    assert asked.pixels == reference.pixels and asked.stats["engine_time_s"] > 0.0
 
 
 def test_minimum_explanation_seeds_many_sets(bundled, digits):

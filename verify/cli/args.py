@@ -166,9 +166,12 @@ MIN_ADV_ENGINE_HELP = ("how to prove minimality: auto (default) = a MIP for netw
                        "engine's radius search only; mip = heuristic, bounds and MIP only")
 #: The ``--engine`` help of ``explain``.
 EXPLAIN_ENGINE_HELP = ("how each 'can the free pixels change the label?' check is settled after "
-                       "the cheap ones: auto (default) = alpha-CROWN, branch and bound (2 s at "
-                       "most), then the MIP; bab = the engine only (an undecided pixel is kept "
-                       "without a witness); mip = the MIP only")
+                       "the cheap ones: auto (default) = the MIP for checks with at most 64 "
+                       "unstable ReLUs; else the bound engine (alpha-CROWN, branch and bound) "
+                       "and the MIP take turns with growing time caps, the one cheaper so far "
+                       "first (the engine, for 2 s, on an explanation's first such check); bab "
+                       "= the engine only (an undecided pixel is kept without a witness); mip = "
+                       "the MIP only")
 
 
 def add_engine(p: Parser, help: str = ENGINE_HELP) -> None:

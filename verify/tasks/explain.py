@@ -30,9 +30,8 @@ How ``explain`` decides, pixel set by pixel set (the "free set" F = pixels \\ E)
    * ``alpha-crown`` / ``bab`` — the bound engine (:func:`verify.engine.decide`, with
      ``engine="auto"`` or ``"bab"``): CROWN and α-CROWN bounds over the region prove most
      checks without a split; branch and bound over ReLU phases settles more. Under ``auto``
-     the engine is asked only where the bounds leave more than
-     :data:`~verify.tasks.engine_stage.SMALL_MIP_RELUS` ReLUs unstable (below that the MIP
-     is faster); there the engine and the MIP take turns with growing time caps until one
+     the engine is asked only where the bounds leave more than :data:`EXPLAIN_MIP_RELUS`
+     ReLUs unstable (below that the MIP is faster); there the engine and the MIP take turns with growing time caps until one
      settles the check, the one that has cost less per check so far first
      (:meth:`RobustnessChecker.alternate`, :class:`StageCosts`); an engine counterexample is a
      witness once the network gives it a lead of :data:`WITNESS_MARGIN` and the model's own
@@ -88,6 +87,14 @@ CHECK_KINDS = ("witness", "bounds", "attack", "alpha-crown", "bab", "exact")
 #: first turn on a hard check; the round cap (at least ``MIP_CAP_S``, at least
 #: ``MIP_CAP_FACTOR`` times the MIP's running cost per check) and its growth per round.
 ENGINE_CHECK_S = 2.0
+#: Under ``engine="auto"``: a check whose interval / symbolic bounds leave at most this many
+#: ReLUs unstable goes straight to the MIP. Measured (2026-12-02, one process, idle machine):
+#: ``cnn`` checks leave 13–44 unstable (ε = 0.05 and full range), and the MIP settles them in
+#: 0.1–0.3 s (median; 1 s at most), while the engine's turns cost about 2 s each; over 20
+#: digits at ε = 0.05 the MIP alone took 4.4 s per explanation, ``auto`` with the engine's
+#: turns 8.1 s. On 784-256-256-10 at ε = 0.02 the checks leave 175–190 unstable, the MIP
+#: takes 4–40 s or more, and the engine settles them.
+EXPLAIN_MIP_RELUS = 64
 MIP_CAP_S = 10.0
 MIP_CAP_FACTOR = 10.0
 CAP_GROWTH = 4.0
@@ -115,7 +122,7 @@ Progress = Callable[[int, int, int], None]
 @dataclass
 class StageCosts:
     """Under ``engine="auto"``: whether a *hard* check (one whose interval / symbolic bounds
-    leave more than :data:`~verify.tasks.engine_stage.SMALL_MIP_RELUS` ReLUs unstable) asks
+    leave more than :data:`EXPLAIN_MIP_RELUS` ReLUs unstable) asks
     the bound engine before the MIP. Each way is timed per hard check, as an exponential
     moving average (weight :data:`COST_WEIGHT` on the newest): ``engine`` is the whole cost of
     a check that went to the engine first (with the MIP it handed an open check to), ``mip``
@@ -376,11 +383,11 @@ class RobustnessChecker:
 
     def small(self, bounds) -> bool:
         """Whether a check's interval / symbolic bounds leave so few ReLUs unstable
-        (:data:`~verify.tasks.engine_stage.SMALL_MIP_RELUS`) that ``auto`` goes straight to
-        the MIP: on ``multiclass`` (784-10-10-10) at ε = 0.05 the engine first made the
-        explanations twice as slow (benchmarks/results/explain-eps05-multiclass-before.md)."""
-        from .engine_stage import SMALL_MIP_RELUS
-        return bounds.unstable(self.net) <= SMALL_MIP_RELUS
+        (:data:`EXPLAIN_MIP_RELUS`) that ``auto`` goes straight to the MIP: on ``multiclass``
+        (784-10-10-10) at ε = 0.05 the engine first made the explanations twice as slow
+        (benchmarks/results/explain-eps05-multiclass-before.md), on ``cnn`` almost twice
+        (explain-eps05-cnn-idle.md against explain-eps05-cnn-idle-mip.md)."""
+        return bounds.unstable(self.net) <= EXPLAIN_MIP_RELUS
 
     def engine_check(self, region: Box, bounds, resume=None) -> tuple[bool | None, np.ndarray | None, Any]:
         """The bound engine on "can another label lead by 1e-6 in ``region``?": (True, None)
@@ -620,9 +627,10 @@ def explain(model: Any, image: np.ndarray, eps: float | None = None, method: str
     ``"influence"`` (default) or ``"index"``. ``minimum=True`` then searches for a smallest
     explanation (hitting sets), reported in ``result.minimum`` with a proven lower bound.
     ``time_limit`` (seconds) covers everything; on it the explanation is still sound, with
-    status ``time_limit``. ``engine``: ``"auto"`` (default: α-CROWN, then branch and bound
-    for at most :data:`ENGINE_CHECK_S` seconds, then the MIP, per check), ``"bab"`` (the
-    engine alone) or ``"mip"`` (no engine); ``method="seed"`` always uses the MIP alone.
+    status ``time_limit``. ``engine``: ``"auto"`` (default: where the cheap means leave a
+    check open, the bound engine and the MIP take turns, the cheaper so far first, see
+    :meth:`RobustnessChecker.alternate`), ``"bab"`` (the engine alone) or ``"mip"`` (no
+    engine); ``method="seed"`` always uses the MIP alone.
 
     On a binarized network (BNN) pixels are bits: a free pixel may take either bit, ``eps``
     does not apply, and ``encoding`` (``"cnf"``, default, ``"mip"`` or ``"ip"``) picks how
