@@ -306,6 +306,15 @@ def test_auto_explanation_checks_below_the_unstable_threshold_go_straight_to_the
     assert asked.pixels == reference.pixels and asked.stats["engine_time_s"] > 0.0
 
 
+def test_explain_engine_help_states_the_threshold_in_force():
+    """The ``explain --engine`` help writes the threshold as a literal (the CLI's argument
+    module does not import the tasks at start-up); it must be the one in force."""
+    from verify.cli.args import EXPLAIN_ENGINE_HELP
+    from verify.tasks.explain import EXPLAIN_MIP_RELUS
+
+    assert f"at most {EXPLAIN_MIP_RELUS} unstable ReLUs" in EXPLAIN_ENGINE_HELP
+
+
 def test_minimum_explanation_seeds_many_sets(bundled, digits):
     """The hitting-set master starts from many adversarial pixel sets (the seeding on its own,
     a few seconds): every set is a real witness (inside the ±eps range, another label ahead on

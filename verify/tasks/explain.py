@@ -31,8 +31,9 @@ How ``explain`` decides, pixel set by pixel set (the "free set" F = pixels \\ E)
      ``engine="auto"`` or ``"bab"``): CROWN and α-CROWN bounds over the region prove most
      checks without a split; branch and bound over ReLU phases settles more. Under ``auto``
      the engine is asked only where the bounds leave more than :data:`EXPLAIN_MIP_RELUS`
-     ReLUs unstable (below that the MIP is faster); there the engine and the MIP take turns with growing time caps until one
-     settles the check, the one that has cost less per check so far first
+     ReLUs unstable (below that the MIP is faster); there the engine and the MIP take turns
+     with growing time caps until one settles the check, the one that has cost less per
+     check so far first
      (:meth:`RobustnessChecker.alternate`, :class:`StageCosts`); an engine counterexample is a
      witness once the network gives it a lead of :data:`WITNESS_MARGIN` and the model's own
      runtime labels it differently;
@@ -93,7 +94,7 @@ ENGINE_CHECK_S = 2.0
 #: 0.1–0.3 s (median; 1 s at most), while the engine's turns cost about 2 s each; over 20
 #: digits at ε = 0.05 the MIP alone took 4.4 s per explanation, ``auto`` with the engine's
 #: turns 8.1 s. On 784-256-256-10 at ε = 0.02 the checks leave 175–190 unstable, the MIP
-#: takes 4–40 s or more, and the engine settles them.
+#: takes 3.5 s to over 35 s, and the engine settles them.
 EXPLAIN_MIP_RELUS = 64
 MIP_CAP_S = 10.0
 MIP_CAP_FACTOR = 10.0
@@ -122,15 +123,15 @@ Progress = Callable[[int, int, int], None]
 @dataclass
 class StageCosts:
     """Under ``engine="auto"``: whether a *hard* check (one whose interval / symbolic bounds
-    leave more than :data:`EXPLAIN_MIP_RELUS` ReLUs unstable) asks
-    the bound engine before the MIP. Each way is timed per hard check, as an exponential
-    moving average (weight :data:`COST_WEIGHT` on the newest): ``engine`` is the whole cost of
-    a check that went to the engine first (with the MIP it handed an open check to), ``mip``
-    the MIP's time on every hard check that reached it (handed over or sent directly). The
-    engine goes first while it has cost at most as much per check as the MIP (and before
-    both are measured); otherwise the MIP does, and every :meth:`probe_every`-th hard check
-    still tries the engine so that its cost stays current. Only the order changes: either
-    way a check is settled by a sound proof or a confirmed witness."""
+    leave more than :data:`EXPLAIN_MIP_RELUS` ReLUs unstable) asks the bound engine before
+    the MIP. Each way is timed per hard check, as an exponential moving average (weight
+    :data:`COST_WEIGHT` on the newest): ``engine`` is the whole cost of a check that went to
+    the engine first (with the MIP it handed an open check to), ``mip`` the MIP's time on
+    every hard check that reached it (handed over or sent directly). The engine goes first
+    while it has cost at most as much per check as the MIP (and before both are measured);
+    otherwise the MIP does, and every :meth:`probe_every`-th hard check still tries the
+    engine so that its cost stays current. Only the order changes: either way a check is
+    settled by a sound proof or a confirmed witness."""
 
     engine: float | None = None
     mip: float | None = None
